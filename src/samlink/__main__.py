@@ -1,0 +1,3 @@
+from samlink.cli import main
+
+main()
