@@ -246,8 +246,9 @@ class _State:
         try:
             requirement = Requirement(spec)
         except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0]
             raise UsageError(
-                f"{where}: invalid requirement {spec!r}: {exc}",
+                f"{where}: invalid requirement {spec!r}: {reason}",
                 "use a PEP 508 requirement such as 'requests==2.32.3'",
             ) from None
         if requirement.url and requirement.url.startswith("file:"):

@@ -1,0 +1,181 @@
+"""Command line: parse arguments and dispatch; the work is in samlink.commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from samlink import __version__
+from samlink.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def template_option(func: F) -> F:
+    return click.option(
+        "-t",
+        "--template",
+        "template",
+        type=click.Path(path_type=Path),
+        default=Path("template.yaml"),
+        show_default=True,
+        help="SAM or CloudFormation template (YAML or JSON).",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="samlink")
+def cli() -> None:
+    """Live local libraries in AWS SAM Python functions."""
+
+
+@cli.command()
+@click.argument("ids", nargs=-1)
+@template_option
+@click.option("--dry-run", is_flag=True, help="Print the diffs; write nothing.")
+@click.option("--force", is_flag=True, help="Replace build targets samlink did not write.")
+@click.option(
+    "--config-env",
+    default="default",
+    show_default=True,
+    help="SAM config environment that gets mount_symlinks.",
+)
+def init(ids: tuple[str, ...], template: Path, dry_run: bool, force: bool, config_env: str) -> None:
+    """Switch Python functions and layers to makefile builds."""
+    from samlink.commands import init as command
+
+    sys.exit(command.run(template, ids, dry_run=dry_run, force=force, config_env=config_env))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@template_option
+@click.option("--name", help="Distribution name the project must have.")
+@click.option(
+    "--function",
+    "functions",
+    multiple=True,
+    help="Link into this resource even if its requirements do not name it.",
+)
+def link(path: Path, template: Path, name: str | None, functions: tuple[str, ...]) -> None:
+    """Use a local checkout of a library in this machine's builds."""
+    from samlink.commands import link as command
+
+    sys.exit(command.link(template, path, name=name, functions=functions))
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@template_option
+@click.option("--all", "all_links", is_flag=True, help="Remove every link.")
+def unlink(names: tuple[str, ...], template: Path, all_links: bool) -> None:
+    """Go back to the pinned versions."""
+    from samlink.commands import link as command
+
+    sys.exit(command.unlink(template, names, all_links=all_links))
+
+
+@cli.command()
+@template_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(template: Path, as_json: bool) -> None:
+    """Show links, what they reach, and what is stale or broken."""
+    from samlink.commands import status as command
+
+    sys.exit(command.run(template, as_json=as_json))
+
+
+@cli.command()
+@click.argument("resource_id", metavar="ID")
+@click.option(
+    "-t",
+    "--template",
+    type=click.Path(path_type=Path),
+    help="Template; relative to the Makefile when --makefile is given.",
+)
+@click.option(
+    "--makefile",
+    "makefile_list",
+    metavar="MAKEFILE_LIST",
+    hidden=True,
+    help="$(MAKEFILE_LIST) of the generated target.",
+)
+@click.option(
+    "--release",
+    is_flag=True,
+    envvar="SAMLINK_RELEASE",
+    help="Real files only, links ignored (also SAMLINK_RELEASE=1).",
+)
+@click.option(
+    "--allow-local",
+    is_flag=True,
+    envvar="SAMLINK_ALLOW_LOCAL",
+    help="Release: vendor local-path requirements (also SAMLINK_ALLOW_LOCAL=1).",
+)
+@click.option(
+    "--installer",
+    type=click.Choice(["uv", "pip"]),
+    envvar="SAMLINK_INSTALLER",
+    help="Installer (default uv; also SAMLINK_INSTALLER).",
+)
+@click.option(
+    "--refresh",
+    is_flag=True,
+    envvar="SAMLINK_REFRESH",
+    help="Reinstall even if the store has the dependencies (also SAMLINK_REFRESH=1).",
+)
+def build(
+    resource_id: str,
+    template: Path | None,
+    makefile_list: str | None,
+    release: bool,
+    allow_local: bool,
+    installer: str | None,
+    refresh: bool,
+) -> None:
+    """Fill $ARTIFACTS_DIR for one resource (the body of a build-<ID> make target)."""
+    from samlink.assemble import Options
+    from samlink.commands import build as command
+
+    options = Options(
+        release=release, allow_local=allow_local, installer=installer, refresh=refresh
+    )
+    sys.exit(
+        command.run(resource_id, template=template, makefile_list=makefile_list, options=options)
+    )
+
+
+def main() -> None:
+    """Entry point: user mistakes are one line and exit 2; our own bugs leave a traceback file."""
+    try:
+        cli.main(standalone_mode=False)
+    except UsageError as exc:
+        hint = f" (hint: {exc.hint})" if exc.hint else ""
+        message = " ".join(f"{exc.message}{hint}".splitlines())  # one line, always
+        click.echo(f"samlink: error: {message}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("samlink: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("samlink: interrupted", err=True)
+        sys.exit(130)
+    except Exception:
+        fd, log = tempfile.mkstemp(prefix="samlink-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            traceback.print_exc(file=f)
+        click.echo(f"samlink: internal error (a bug in samlink); traceback in {log}", err=True)
+        traceback.print_exc(limit=-1)
+        sys.exit(3)

@@ -1,0 +1,84 @@
+"""`samlink link` and `samlink unlink`: this machine's local checkouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from packaging.utils import canonicalize_name
+
+from samlink import links
+from samlink.errors import UsageError
+from samlink.project import is_python_project
+from samlink.template import load_template
+
+
+def link(template_path: Path, path: Path, *, name: str | None, functions: tuple[str, ...]) -> int:
+    template = load_template(template_path)
+    project_dir = template.path.parent
+    root = path.expanduser().resolve()
+    if not root.is_dir() or not is_python_project(root):
+        raise UsageError(
+            f"{path} is not a Python project",
+            "link a folder that holds pyproject.toml, setup.py or setup.cfg",
+        )
+    for function in functions:
+        resource = template.get(function)
+        if not resource.managed:
+            raise UsageError(
+                f"{function} is not managed by samlink: {resource.reason}",
+                "link it to a Python function or layer with a local code dir",
+            )
+    resources = list(template.resources.values())
+    # Read every requirements file first: a bad line fails here, before anything is written.
+    links.reaches(links.Link(name=name or root.name, path=root), resources)
+    info = links.inspect_cached(project_dir, root)
+    if name and canonicalize_name(name) != canonicalize_name(info.name):
+        raise UsageError(
+            f"{path} is {info.name}, not {name}", f"drop --name, or pass --name {info.name}"
+        )
+    new = links.Link(name=canonicalize_name(info.name), path=root, functions=functions)
+    current = [item for item in links.load(project_dir) if item.key != new.key]
+    links.save(project_dir, [*current, new])
+    reached = links.reaches(new, resources)
+    imports = ", ".join(item.name for item in info.imports) or "no import packages"
+    click.echo(f"linked {info.name} {info.version} ({imports}) from {root}")
+    if reached:
+        click.echo(f"  reaches: {', '.join(reached)}; run `sam build` to use it")
+    else:
+        click.echo(
+            "  reaches no function yet: no requirements.txt names it "
+            "(add --function ID to link it anyway)",
+            err=True,
+        )
+    if info.unmapped:
+        click.echo(
+            f"  warning: {len(info.unmapped)} built file(s) have no source to link "
+            f"(e.g. {info.unmapped[0]}); they are not live",
+            err=True,
+        )
+    return 0
+
+
+def unlink(template_path: Path, names: tuple[str, ...], *, all_links: bool) -> int:
+    project_dir = template_path.resolve().parent
+    current = links.load(project_dir)
+    if all_links:
+        keep: list[links.Link] = []
+    else:
+        if not names:
+            raise UsageError("nothing to unlink", "name a linked distribution, or pass --all")
+        known = {item.key for item in current}
+        for name in names:
+            if canonicalize_name(name) not in known:
+                raise UsageError(
+                    f"{name} is not linked", f"linked: {', '.join(sorted(known)) or 'nothing'}"
+                )
+        drop = {canonicalize_name(name) for name in names}
+        keep = [item for item in current if item.key not in drop]
+    removed = [item.key for item in current if item not in keep]
+    links.save(project_dir, keep)
+    click.echo(
+        f"unlinked {', '.join(removed) or 'nothing'}; run `sam build` to go back to the pins"
+    )
+    return 0

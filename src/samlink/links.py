@@ -1,0 +1,177 @@
+"""The link registry (`.samlink/links.json`, this machine only) and cached project inspections."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from samlink import atomicfile
+from samlink.errors import UsageError
+from samlink.project import ImportRoot, ProjectInfo, fingerprint, inspect_project
+
+STATE_DIR = ".samlink"
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Link:
+    """A local checkout that stands in for a distribution on this machine."""
+
+    name: str  # PEP 503 normalized distribution name
+    path: Path  # absolute
+    functions: tuple[str, ...] = ()  # explicit resources; empty: those whose requirements name it
+
+    @property
+    def key(self) -> str:
+        return canonicalize_name(self.name)
+
+
+def state_dir(project_dir: Path) -> Path:
+    return project_dir / STATE_DIR
+
+
+def load(project_dir: Path) -> list[Link]:
+    """The links of the project whose template lives in `project_dir`."""
+    path = state_dir(project_dir) / "links.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (ValueError, OSError) as exc:
+        raise UsageError(
+            f"{path}: unreadable link registry ({exc})", "run `samlink unlink --all` and link again"
+        ) from None
+    links = []
+    for item in data.get("links", []):
+        links.append(
+            Link(
+                name=item["name"],
+                path=(project_dir / item["path"]).resolve(),
+                functions=tuple(item.get("functions", ())),
+            )
+        )
+    return links
+
+
+def save(project_dir: Path, links: list[Link]) -> None:
+    """Write the registry atomically; paths are kept relative to the project when they can be."""
+    items = []
+    for link in sorted(links, key=lambda item: item.key):
+        items.append(
+            {
+                "name": link.key,
+                "path": _relative(link.path, project_dir),
+                "functions": list(link.functions),
+            }
+        )
+    text = json.dumps({"format": _FORMAT, "links": items}, indent=2) + "\n"
+    atomicfile.write_text(state_dir(project_dir) / "links.json", text)
+    _ensure_gitignore(state_dir(project_dir))
+
+
+def inspect_cached(project_dir: Path, root: Path) -> ProjectInfo:
+    """Inspect a local project, reusing the last result while its fingerprint is unchanged."""
+    root = root.resolve()
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    cache = state_dir(project_dir) / "projects" / f"{digest}.json"
+    current = fingerprint(root)
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("fingerprint") == current and data.get("format") == _FORMAT:
+            return _info_from_json(data)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        pass
+    info = inspect_project(root)
+    atomicfile.write_text(cache, json.dumps(_info_to_json(info), indent=2) + "\n")
+    _ensure_gitignore(state_dir(project_dir))
+    return info
+
+
+def _info_to_json(info: ProjectInfo) -> dict[str, Any]:
+    data = asdict(info)
+    data["format"] = _FORMAT
+    data["root"] = str(info.root)
+    data["imports"] = [
+        {**asdict(item), "source": str(item.source), "path_root": str(item.path_root)}
+        for item in info.imports
+    ]
+    return data
+
+
+def _info_from_json(data: dict[str, Any]) -> ProjectInfo:
+    return ProjectInfo(
+        root=Path(data["root"]),
+        name=data["name"],
+        version=data["version"],
+        requires=tuple(data["requires"]),
+        metadata=data["metadata"],
+        imports=tuple(
+            ImportRoot(
+                name=item["name"],
+                kind=item["kind"],
+                source=Path(item["source"]),
+                path_root=Path(item["path_root"]),
+            )
+            for item in data["imports"]
+        ),
+        unmapped=tuple(data["unmapped"]),
+        fingerprint=data["fingerprint"],
+        backend=data["backend"],
+    )
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return os.path.relpath(path, start)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _ensure_gitignore(directory: Path) -> None:
+    # The state folder ignores itself, so it stays out of git even before `samlink init` runs.
+    marker = directory / ".gitignore"
+    if not marker.exists():
+        atomicfile.write_text(
+            marker, "# samlink's local state: links and caches of this machine\n*\n"
+        )
+
+
+def names_in_requirements(code_dir: Path, python_version: str, machine: str) -> set[str]:
+    """Normalized names that a code dir's requirements.txt asks for on the given target."""
+    from samlink import requirements
+
+    path = code_dir / "requirements.txt"
+    if not path.is_file():
+        return set()
+    parsed = requirements.parse(path)
+    env = requirements.target_environment(python_version, machine)
+    return {
+        canonicalize_name(line.requirement.name)
+        for line in parsed.lines
+        if line.requirement is not None
+        and line.path is None
+        and requirements.applies(line.requirement.marker, env, frozenset())
+    }
+
+
+def reaches(link: Link, resources: list[Any]) -> list[str]:
+    """IDs of the managed resources (samlink.template.Resource) that a link reaches."""
+    found = []
+    for resource in resources:
+        if not resource.managed or resource.code_dir is None:
+            continue
+        if link.functions:
+            if resource.logical_id in link.functions:
+                found.append(resource.logical_id)
+            continue
+        version = (resource.runtime or "python3.12").removeprefix("python")
+        machine = "aarch64" if resource.architecture == "arm64" else "x86_64"
+        if link.key in names_in_requirements(resource.code_dir, version, machine):
+            found.append(resource.logical_id)
+    return found
