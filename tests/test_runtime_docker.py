@@ -1,0 +1,170 @@
+"""The container path. CI has no Docker engine: the command line is checked as data, the engine
+probe against a stand-in socket answering Docker's /_ping, SAM's version against the real SAM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from samlink.runtime import built_template, check_sam_version, sam_local_invoke_argv
+from samlink.runtime.docker import (
+    MIN_SAM,
+    engine_available,
+    engine_endpoints,
+    is_error_payload,
+    parse_sam_version,
+    ping,
+    run_sam_local_invoke,
+)
+
+
+def test_sam_local_invoke_argv() -> None:
+    argv = sam_local_invoke_argv(
+        "HelloFunction",
+        template=Path("/p/.aws-sam/build/template.yaml"),
+        event="events/event.json",
+        env_vars=Path("env.json"),
+        parameter_overrides=("Stage=dev", "ParameterKey=Table,ParameterValue=t"),
+    )
+    assert argv == [
+        "sam", "local", "invoke", "HelloFunction",
+        "--template", "/p/.aws-sam/build/template.yaml",
+        "--mount-symlinks",
+        "--event", "events/event.json",
+        "--env-vars", "env.json",
+        "--parameter-overrides", "Stage=dev", "ParameterKey=Table,ParameterValue=t",
+    ]  # fmt: skip
+    minimal = sam_local_invoke_argv(
+        "F", template=Path("t.yaml"), event=None, env_vars=None, parameter_overrides=(),
+        sam="/venv/bin/sam",
+    )  # fmt: skip
+    assert minimal == ["/venv/bin/sam", "local", "invoke", "F", "--template", "t.yaml",
+                       "--mount-symlinks"]  # fmt: skip
+
+
+def test_built_template_preferred(tmp_path: Path) -> None:
+    source = tmp_path / "template.yaml"
+    source.write_text("Resources: {}\n")
+    assert built_template(source) == source
+    built = tmp_path / ".aws-sam" / "build" / "template.yaml"
+    built.parent.mkdir(parents=True)
+    built.write_text("Resources: {}\n")
+    assert built_template(source) == built
+
+
+def test_error_payloads_as_sam_prints_them() -> None:
+    raised = (
+        '{"errorMessage": "boom", "errorType": "ValueError", "requestId": "r", "stackTrace": []}'
+    )
+    assert is_error_payload(raised)
+    assert is_error_payload('{"errorMessage": "x", "errorType": "Runtime.ImportModuleError"}')
+    timeout = '{"errorMessage": "2024-05-01T12:30:05Z r Task timed out after 3.00 seconds"}'
+    assert is_error_payload(timeout)
+    assert not is_error_payload('{"statusCode": 200, "body": "{}"}')
+    assert not is_error_payload('{"errorMessage": "a handler may return this", "status": 1}')
+    assert not is_error_payload("not json")
+
+
+def test_engine_endpoints_follow_sam() -> None:
+    assert engine_endpoints({}, "linux") == [
+        "unix:///var/run/docker.sock",
+        "unix:///var/run/finch.sock",
+    ]
+    assert engine_endpoints({"DOCKER_HOST": "tcp://10.0.0.2:2376"}, "darwin") == [
+        "tcp://10.0.0.2:2376",
+        "unix:///Applications/Finch/lima/data/finch/sock/finch.sock",
+    ]
+
+
+@pytest.fixture
+def fake_engine() -> Iterator[str]:
+    """A stand-in for a Docker engine socket: it answers /_ping like dockerd (no engine in CI)."""
+    folder = tempfile.mkdtemp(prefix="eng-")  # AF_UNIX paths must stay short
+    path = os.path.join(folder, "docker.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"unix://{path}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+        shutil.rmtree(folder)
+
+
+def test_engine_probe_asks_the_engine(fake_engine: str, tmp_path: Path) -> None:
+    assert ping(fake_engine) is True
+    assert engine_available({"DOCKER_HOST": fake_engine}) is True
+    # A socket file nobody listens on is not an engine, nor is a missing one.
+    dead = tmp_path / "dead.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(dead))
+    sock.close()
+    assert ping(f"unix://{dead}") is False
+    assert ping("unix:///nonexistent/docker.sock") is False
+    assert ping("ssh://user@host") is None
+
+
+def test_no_engine_on_this_machine_unless_one_answers() -> None:
+    answers = [ping(endpoint) for endpoint in engine_endpoints(os.environ, sys.platform)]
+    assert engine_available() is any(answers)
+
+
+def test_installed_sam_has_mount_symlinks() -> None:
+    sam = Path(sys.executable).parent / "sam"
+    if not sam.exists():
+        pytest.skip("SAM CLI is not installed in this virtualenv")
+    assert check_sam_version(str(sam)) >= MIN_SAM
+    assert parse_sam_version("SAM CLI, version 1.133.9") == (1, 133, 9)
+    assert parse_sam_version("nonsense") is None
+
+
+def test_run_sam_local_invoke_exit_code_from_output(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # A stand-in for `sam` that prints what SAM prints and exits 0, as SAM does on a handler error.
+    fake = tmp_path / "sam"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'echo "START RequestId: r Version: \\$LATEST" >&2\n'
+        'if [ "$3" = Bad ]; then\n'
+        '  echo \'{"errorMessage": "boom", "errorType": "ValueError", "stackTrace": []}\'\n'
+        "else\n"
+        "  echo '{\"statusCode\": 200}'\n"
+        "fi\n"
+    )
+    fake.chmod(0o755)
+    argv = sam_local_invoke_argv(
+        "Good", template=Path("t.yaml"), event=None, env_vars=None, parameter_overrides=(),
+        sam=str(fake),
+    )  # fmt: skip
+    assert run_sam_local_invoke(argv) == 0
+    assert run_sam_local_invoke([*argv[:3], "Bad", *argv[4:]]) == 1
+    out, err = capfd.readouterr()
+    assert '{"statusCode": 200}' in out
+    assert '"errorType": "ValueError"' in out
+    assert "START RequestId" in err
