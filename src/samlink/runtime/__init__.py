@@ -7,6 +7,8 @@ With an engine, `sam local invoke --mount-symlinks` does the same job.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from samlink.runtime.docker import (
     built_template,
     check_sam_version,
@@ -15,8 +17,10 @@ from samlink.runtime.docker import (
     sam_local_invoke_argv,
 )
 from samlink.runtime.environment import default_region, environment_for
-from samlink.runtime.from_template import spec_from_template
 from samlink.runtime.invoke import InvokeResult, InvokeSpec, invoke
+
+if TYPE_CHECKING:
+    from samlink.runtime.from_template import spec_from_template
 
 __all__ = [
     "InvokeResult",
@@ -31,3 +35,13 @@ __all__ = [
     "sam_local_invoke_argv",
     "spec_from_template",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The template reader is most of samlink's import time; code that builds its own InvokeSpec
+    # (the benchmark, tests, a watch loop) should not pay for it.
+    if name == "spec_from_template":
+        from samlink.runtime.from_template import spec_from_template
+
+        return spec_from_template
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,92 @@
+"""Invoke latency of a trivial handler: samlink's sandbox (and host mode) vs a plain import.
+
+    .venv/bin/python bench/invoke_latency.py [--runs 10] [--runtime python3.12]
+
+cold: a fresh `samlink.runtime.invoke` process per run (samlink import, interpreter lookup, one
+      invoke), as a user typing `samlink invoke` pays it (the runtime client is already cached).
+warm: repeated `invoke` calls in one process (what a watch loop or a test suite pays).
+baseline: `pythonX.Y -c "import app; app.handler({}, None)"` in a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
+
+COLD = """
+import sys
+from pathlib import Path
+from samlink.runtime.invoke import InvokeSpec, host_architecture, invoke
+spec = InvokeSpec("Bench", Path(sys.argv[1]), (), "app.handler", sys.argv[2],
+                  host_architecture(), {}, 30, 128)
+result = invoke(spec, b"{}", isolation=sys.argv[3])
+sys.exit(result.exit_code)
+"""
+
+
+def timed(cmd: list[str], cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, cwd=cwd)
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runtime", default="python3.12")
+    args = parser.parse_args()
+
+    from samlink.runtime.invoke import InvokeSpec, host_architecture, invoke
+    from samlink.runtime.python import choose_interpreter, ensure_runtime_dir, runtime_version
+
+    interpreter, warning = choose_interpreter(runtime_version(args.runtime))
+    if warning:
+        print(warning, file=sys.stderr)
+    ensure_runtime_dir(interpreter)  # install once, outside the measurements
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build = Path(tmp) / "build"
+        build.mkdir()
+        (build / "app.py").write_text(HANDLER)
+        spec = InvokeSpec("Bench", build, (), "app.handler", args.runtime, host_architecture(),
+                          {}, 30, 128)  # fmt: skip
+        rows: list[tuple[str, list[float]]] = []
+        baseline = [
+            timed([str(interpreter.executable), "-c", "import app; app.handler({}, None)"], build)
+            for _ in range(args.runs)
+        ]
+        rows.append((f"plain python{interpreter.tag} -c import", baseline))
+        # Imports were made above; from here on only the invoke itself is timed.
+        for mode in ("namespace", "host"):
+            cold = [
+                timed([sys.executable, "-c", COLD, str(build), args.runtime, mode])
+                for _ in range(args.runs)
+            ]
+            rows.append((f"{mode}: cold (new process)", cold))
+            warm = []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                with contextlib.redirect_stderr(io.StringIO()):
+                    result = invoke(spec, b"{}", isolation=mode)
+                warm.append((time.perf_counter() - start) * 1000)
+                assert result.exit_code == 0, result.payload
+            rows.append((f"{mode}: warm (same process)", warm))
+
+    base = statistics.median(baseline)
+    print(f"{'what':34} {'median ms':>10} {'min ms':>8} {'x plain':>8}")
+    for name, times in rows:
+        median = statistics.median(times)
+        print(f"{name:34} {median:10.1f} {min(times):8.1f} {median / base:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
