@@ -140,7 +140,8 @@ def make_project(root: Path) -> Project:
     # A namespace package (acme.util): no acme/__init__.py.
     _write(src / "nslib" / "src" / "acme" / "util" / "__init__.py", 'VALUE = "ns"\n')
     _write(src / "layerpkg" / "layerlinked" / "__init__.py", 'VALUE = "linked into a layer"\n')
-    leak = src / "leak"
+    # The folder an editable install's .pth would name: the linked project's source root.
+    leak = src / "greet" / "src"
     _write(leak / "leaked.py", "VALUE = 1\n")
 
     build = root / "project" / ".aws-sam" / "build" / "HelloFunction"
@@ -174,6 +175,20 @@ def _private_cache(runtime_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return make_project(tmp_path)
+
+
+@pytest.fixture(params=["/tmp", "/var/tmp", "/dev/shm"])
+def anywhere(request: pytest.FixtureRequest) -> Iterator[Project]:
+    """A project under /tmp (hidden by the sandbox's fresh /tmp), under /var (hidden by the tmpfs
+    over /var, so the build is held open before), or elsewhere (hidden folder by folder)."""
+    base = Path(request.param)
+    if not (base.is_dir() and os.access(base, os.W_OK)):
+        pytest.skip(f"{base} is not writable here")
+    root = Path(tempfile.mkdtemp(prefix="samlink-test-", dir=base))
+    try:
+        yield make_project(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def run(spec: InvokeSpec, event: object = None, isolation: str = "namespace") -> tuple[int, object]:
@@ -228,6 +243,15 @@ def test_handler_result_on_stdout_logs_on_stderr(
         r"Max Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t",
         report.group(1),
     ), report.group(1)
+
+
+def test_layout_is_the_same_wherever_the_project_lives(anywhere: Project) -> None:
+    code, payload = run(anywhere.spec())
+    assert code == 0
+    assert isinstance(payload, dict)
+    assert (payload["greet_file"], payload["acme"], payload["layermod"], payload["onlyl1"]) == (
+        "/var/task/greet/__init__.py", "ns", "L2", "only in L1",
+    )  # fmt: skip
 
 
 def test_edit_linked_source_is_live_and_build_dir_untouched(project: Project) -> None:
@@ -369,8 +393,9 @@ def test_namespace_package_link_imports_under_var_task(project: Project) -> None
     assert payload["acme_file"] == "/var/task/_samlink_nslib/acme/util/__init__.py"
 
 
-def test_absolute_pth_works_on_host_but_fails_in_sandbox(project: Project) -> None:
+def test_absolute_pth_works_on_host_but_fails_in_sandbox(anywhere: Project) -> None:
     # What an editable install leaves behind: a .pth naming a host path. Lambda has no such path.
+    project = anywhere
     _write(project.build / "__editable__.leak.pth", f"{project.leak}\n")
     code, payload = run(project.spec("app.leak"), isolation="host")
     assert (code, payload) == (0, {"leaked": True, "file": str(project.leak / "leaked.py")})
