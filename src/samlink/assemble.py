@@ -358,14 +358,25 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def summary(report: BuildReport, *, release: bool) -> str:
+def summary(report: BuildReport, code_dir: Path, *, release: bool) -> str:
     """The lines a build prints at its end (make's output reaches the `sam build` user)."""
-    lines = [
-        f"samlink: {report.resource}: {report.files} dependency files in {report.seconds:.2f}s"
-    ]
+    name = report.resource
+    lines = [f"samlink: {name}: {report.files} dependency files in {report.seconds:.2f}s"]
     if release:
-        lines.append(f"samlink: {report.resource}: RELEASE build, real files only")
+        lines.append(f"samlink: {name}: RELEASE build, real files only")
         return "\n".join(lines)
+    lines.append(
+        f"samlink: {name}: DEV BUILD with live links to this machine's files "
+        "(`sam deploy` would ship them as they are now):"
+    )
+    if report.code_links:
+        lines.append(f"samlink:   function code -> {code_dir}")
+    for project in report.linked:
+        lines.append(f"samlink:   {project.info.name} -> {project.info.root} ({project.origin})")
+    for item in report.materialized:
+        lines.append(f"samlink:   copied, not live (refresh with `samlink watch`): {item}")
+    lines.append("samlink: to deploy, build with SAMLINK_RELEASE=1 and run `samlink check`")
+    return "\n".join(lines)
     if report.linked or report.code_links:
         lines.append(
             f"samlink: {report.resource}: DEV BUILD with live links "

@@ -29,5 +29,6 @@ def run(
     model = load_template(template_path.resolve())
     resource = model.get(resource_id)
     report = assemble.build(resource, model.path.parent, Path(artifacts).resolve(), options)
-    click.echo(assemble.summary(report, release=options.release))
+    assert resource.code_dir is not None
+    click.echo(assemble.summary(report, resource.code_dir, release=options.release))
     return 0
