@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import samlink
-from samlink.errors import UsageError
+from samlink.errors import BuildError, UsageError
 from samlink.runtime import InvokeSpec, invoke
 from samlink.runtime.python import ensure_runtime_dir, probe
 
@@ -545,3 +545,43 @@ print(result.exit_code, result.payload.decode())
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '0 {"LAMBDA_TASK_ROOT": "/var/task"}', result.stderr
+
+
+def test_no_namespace_falls_back_to_host_paths_and_says_so(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A stand-in for a Python built without ctypes (the sandbox's syscalls need it): a ctypes
+    # module on the function's PYTHONPATH that refuses to import.
+    fake = _write(tmp_path / "no-ctypes" / "ctypes.py", "raise ImportError('no _ctypes here')\n")
+    spec = project.spec("app.env", environment={"PYTHONPATH": str(fake.parent)})
+    code, payload = run(spec, {"names": ["LAMBDA_TASK_ROOT", "LD_LIBRARY_PATH"]}, isolation="auto")
+    build = os.path.realpath(project.build)
+    assert code == 0
+    assert isinstance(payload, dict)
+    assert payload["LAMBDA_TASK_ROOT"] == build
+    assert f"{build}/lib" in payload["LD_LIBRARY_PATH"].split(":")
+    err = capsys.readouterr().err
+    assert "no mount namespace here (this Python has no ctypes" in err
+    assert (
+        f"running the function at host paths with Lambda's import rules: task root {build}" in err
+    )
+    with pytest.raises(BuildError, match="no mount namespace can be made here"):
+        run(spec, {"names": []}, isolation="namespace")
+
+
+def test_a_failed_mount_is_a_build_error(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from samlink.runtime import sandbox
+
+    # A source that vanishes between planning and mounting cannot be produced on purpose: add
+    # one to the real plan.
+    real_ops = sandbox.layout_ops
+
+    def with_missing_source(layout: sandbox.Layout) -> list[dict[str, object]]:
+        ops = real_ops(layout)
+        missing = {"op": "bind", "src": str(project.root / "vanished"), "dst": "/var/task/x",
+                   "dir": True, "early": False}  # fmt: skip
+        return [*ops[:4], missing, *ops[4:]]
+
+    monkeypatch.setattr(sandbox, "layout_ops", with_missing_source)
+    with pytest.raises(BuildError, match="could not assemble /var/task and /opt"):
+        run(project.spec())
