@@ -27,7 +27,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -ra
+	env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS $(BIN)/pytest -ra
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,8 @@
 # The seed's loop, end to end, on a copy of this example: init, link, sam build, edit, unlink.
 # Needs samlink and sam on PATH (`make demo` sets that up).
 set -euo pipefail
+# When run from `make demo`, keep the outer make's flags away from the make SAM runs.
+unset MAKELEVEL MAKEFLAGS MFLAGS
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/samlink-demo.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
