@@ -152,6 +152,75 @@ def build(
     )
 
 
+@cli.group()
+def cache() -> None:
+    """The shared dependency store (SAMLINK_CACHE_DIR)."""
+
+
+@cache.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+def cache_list(as_json: bool) -> None:
+    """Show every store entry: target, requirements, size, last use."""
+    from samlink.commands import cache as command
+
+    sys.exit(command.list_entries(as_json=as_json))
+
+
+@cache.command("prune")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    metavar="DAYS",
+    help="Remove entries no build used for this many days.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+def cache_prune(days: float, as_json: bool) -> None:
+    """Remove entries not used lately, and leftovers of killed builds."""
+    from samlink.commands import cache as command
+
+    sys.exit(command.prune(days, as_json=as_json))
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Remove every entry; the next build installs again."""
+    from samlink.commands import cache as command
+
+    sys.exit(command.clear())
+
+
+@cache.command("verify")
+@click.option("--fix", is_flag=True, help="Remove damaged entries (the next build reinstalls).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def cache_verify(fix: bool, as_json: bool) -> None:
+    """Check every stored file against its sha256; exit 1 if any entry is damaged."""
+    from samlink.commands import cache as command
+
+    sys.exit(command.verify(fix=fix, as_json=as_json))
+
+
+@cli.command()
+@click.argument("function_id", metavar="ID")
+@template_option
+@click.option("-e", "--event", help="Event JSON file, or - for standard input (default: {}).")
+@click.option("--env-vars", type=click.Path(path_type=Path), help="Environment overrides (JSON).")
+@click.option("--parameter-overrides", multiple=True, help="Key=Value template parameters.")
+@click.option("--docker/--no-docker", default=None,
+              help="Use sam local invoke (default: when a container engine answers).")
+@click.option("--no-build", is_flag=True, help="Do not rebuild a stale build dir first.")
+def invoke(function_id: str, template: Path, event: str | None, env_vars: Path | None,
+           parameter_overrides: tuple[str, ...], docker: bool | None, no_build: bool) -> None:
+    """Run a built function as Lambda lays it out; the result JSON goes to stdout."""
+    from samlink.commands import invoke as command
+
+    sys.exit(command.run(template, function_id, event=event, env_vars=env_vars,
+                         parameter_overrides=parameter_overrides, docker=docker,
+                         no_build=no_build))
+
+
 def main() -> None:
     """Entry point: user mistakes are one line and exit 2; our own bugs leave a traceback file."""
     try:

@@ -50,12 +50,12 @@ def collect(template_path: Path) -> dict[str, Any]:
             "build_method": resource.build_method,
         }
         if resource.managed:
-            entry.update(_build_state(project_dir, resource, registry))
+            entry.update(build_state(project_dir, resource, registry))
         report["resources"].append(entry)
     return report
 
 
-def _build_state(project_dir: Path, resource: Any, registry: list[links.Link]) -> dict[str, Any]:
+def build_state(project_dir: Path, resource: Any, registry: list[links.Link]) -> dict[str, Any]:
     path = links.state_dir(project_dir) / "builds" / f"{resource.logical_id}.json"
     try:
         record = json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,130 @@
+"""`samlink invoke`: run a built function as Lambda lays it out, with or without Docker."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from samlink import rebuild
+from samlink.errors import UsageError
+from samlink.template import load_template
+
+
+def run(
+    template_path: Path,
+    function_id: str,
+    *,
+    event: str | None,
+    env_vars: Path | None,
+    parameter_overrides: tuple[str, ...],
+    docker: bool | None,
+    no_build: bool,
+) -> int:
+    template = load_template(template_path)
+    resource = template.get(function_id)
+    if resource.kind != "function":
+        raise UsageError(f"{function_id} is a layer", "invoke a function that uses it")
+    payload = _read_event(event)
+    overrides = parse_parameter_overrides(parameter_overrides)
+    if env_vars is not None and not env_vars.is_file():
+        raise UsageError(f"--env-vars file {env_vars} not found", "pass a JSON file")
+
+    from samlink import runtime
+
+    use_docker = runtime.engine_available() if docker is None else docker
+    if not no_build:
+        _bring_up_to_date(template, function_id, docker=use_docker)
+    if use_docker:
+        runtime.check_sam_version()
+        argv = runtime.sam_local_invoke_argv(
+            function_id,
+            template=runtime.built_template(template.path),
+            event=event,
+            env_vars=env_vars,
+            parameter_overrides=parameter_overrides,
+        )
+        return runtime.run_sam_local_invoke(argv)
+    spec = runtime.spec_from_template(
+        template.path, function_id, env_vars_file=env_vars, parameter_overrides=overrides
+    )
+    result = runtime.invoke(spec, payload)
+    sys.stdout.buffer.write(result.payload + b"\n")
+    sys.stdout.flush()
+    return result.exit_code
+
+
+def _bring_up_to_date(template: object, function_id: str, *, docker: bool) -> None:
+    from samlink.template import Template
+
+    assert isinstance(template, Template)
+    resource = template.get(function_id)
+    reasons = rebuild.stale_reasons(template, resource)
+    if not reasons:
+        return
+    if reasons == ["not built"] and not (rebuild.build_root(template) / "template.yaml").exists():
+        raise UsageError(
+            f"{function_id} is not built",
+            "run `sam build` first (or drop --no-build to let invoke build it)",
+        )
+    if reasons == ["template changed"] or reasons == ["not built"] or not resource.managed:
+        click.echo(f"samlink: {', '.join(reasons)}: running sam build", err=True)
+        rebuild.full_build(template)
+        return
+    targets = [resource] + [
+        template.resources[layer]
+        for layer in resource.layers
+        if layer in template.resources
+        and template.resources[layer].managed
+        and rebuild.stale_reasons(template, template.resources[layer])
+    ]
+    for item in targets:
+        why = "; ".join(rebuild.stale_reasons(template, item)) or "stale"
+        click.echo(f"samlink: rebuilding {item.logical_id} ({why})", err=True)
+        rebuild.rebuild(template, item)
+
+
+def _read_event(event: str | None) -> bytes:
+    if event is None:
+        return b"{}"
+    if event == "-":
+        data = sys.stdin.buffer.read()
+        where = "standard input"
+    else:
+        path = Path(event)
+        if not path.is_file():
+            raise UsageError(f"event file {event} not found", "pass -e FILE, or -e - for stdin")
+        data = path.read_bytes()
+        where = event
+    try:
+        json.loads(data or b"null")
+    except ValueError as exc:
+        raise UsageError(f"event {where} is not JSON: {exc}", "pass a JSON document") from None
+    return data
+
+
+def parse_parameter_overrides(values: tuple[str, ...]) -> dict[str, str]:
+    """SAM's two forms: `Key=Value` and `ParameterKey=Key,ParameterValue=Value`."""
+    found: dict[str, str] = {}
+    for value in values:
+        for item in value.split():
+            if item.startswith("ParameterKey="):
+                key_part, _, value_part = item.partition(",ParameterValue=")
+                key = key_part.removeprefix("ParameterKey=")
+                if not value_part and "ParameterValue=" not in item:
+                    raise UsageError(
+                        f"bad parameter override {item!r}",
+                        "use Key=Value or ParameterKey=K,ParameterValue=V",
+                    )
+                found[key] = value_part
+            elif "=" in item:
+                key, _, val = item.partition("=")
+                found[key] = val
+            else:
+                raise UsageError(
+                    f"bad parameter override {item!r}",
+                    "use Key=Value or ParameterKey=K,ParameterValue=V",
+                )
+    return found
