@@ -230,6 +230,16 @@ class Store:
         self._rows.clear()
         return sorted(found, key=lambda e: e.last_used, reverse=True)
 
+    def unreadable(self) -> list[str]:
+        """Keys of entry dirs whose manifest is missing or unreadable (no build trusts them)."""
+        try:
+            keys = sorted(os.listdir(self._entries))
+        except FileNotFoundError:
+            return []
+        bad = [k for k in keys if self._lookup(k) is None]
+        self._rows.clear()
+        return bad
+
     def remove(self, key: str) -> None:
         """Delete one entry (waits for a build of the same key to finish)."""
         with self._lock(key):
