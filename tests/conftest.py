@@ -53,6 +53,20 @@ def sam_build(project: Path, env: dict[str, str], *args: str) -> subprocess.Comp
     return run([BIN / "sam", "build", *args], cwd=project, env=env)
 
 
+def copy_example(dest: Path, env: dict[str, str] | None = None) -> Path:
+    """A fresh copy of examples/hello-world, with its wheelhouse built when `env` is given."""
+    shutil.copytree(
+        EXAMPLE,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".aws-sam", ".samlink", "wheelhouse", "Makefile", "__pycache__", "*.egg-info", "build"
+        ),
+    )
+    if env is not None:
+        run([sys.executable, "build_wheelhouse.py", "wheelhouse"], dest, env)
+    return dest
+
+
 def copy_lib(name: str, dest: Path) -> Path:
     """A pristine copy of a fixture library, as a developer's checkout (with .git-like clutter)."""
     target = dest / name

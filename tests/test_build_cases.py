@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, call_handler, copy_lib, python_for, run, sam_build
+from conftest import BIN, call_handler, copy_example, copy_lib, python_for, run, sam_build
 from samlink.elf import read_elf
 
 pytestmark = pytest.mark.sam
@@ -183,15 +183,7 @@ def test_layer_shared_dir_python312_arm64_namespace_and_seed_lines(
 
 
 def test_release_build_holds_real_files_only(tmp_path: Path, tool_env: dict[str, str]) -> None:
-    from conftest import EXAMPLE
-
-    project = tmp_path / "hello"
-    shutil.copytree(
-        EXAMPLE,
-        project,
-        ignore=shutil.ignore_patterns(".aws-sam", ".samlink", "wheelhouse", "Makefile"),
-    )
-    run([BIN / "python", "build_wheelhouse.py", "wheelhouse"], project, tool_env)
+    project = copy_example(tmp_path / "hello", tool_env)
     run([SAMLINK, "init"], project, tool_env)
     run([SAMLINK, "link", "sam-sync-test-upstream"], project, tool_env)
     built = sam_build(project, {**tool_env, "SAMLINK_RELEASE": "1"})
@@ -214,15 +206,7 @@ def test_fallback_without_samlink_builds_link_free(
     tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
     """A teammate without samlink: the same Makefile target installs the pins with pip."""
-    from conftest import EXAMPLE
-
-    project = tmp_path / "team mate"
-    shutil.copytree(
-        EXAMPLE,
-        project,
-        ignore=shutil.ignore_patterns(".aws-sam", ".samlink", "wheelhouse", "Makefile"),
-    )
-    run([BIN / "python", "build_wheelhouse.py", "wheelhouse"], project, tool_env)
+    project = copy_example(tmp_path / "team mate", tool_env)
     run([SAMLINK, "init"], project, tool_env)
     run([SAMLINK, "link", "sam-sync-test-upstream"], project, tool_env)  # ignored: no samlink
     path = os.pathsep.join(p for p in tool_env["PATH"].split(os.pathsep) if Path(p) != BIN)

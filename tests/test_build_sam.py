@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, EXAMPLE, call_handler, copy_lib, run, sam_build
+from conftest import BIN, call_handler, copy_example, copy_lib, run, sam_build
 
 pytestmark = pytest.mark.sam
 
@@ -18,17 +16,6 @@ SAMLINK = BIN / "samlink"
 
 def listing(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts)
-
-
-def copy_example(dest: Path) -> Path:
-    shutil.copytree(
-        EXAMPLE,
-        dest,
-        ignore=shutil.ignore_patterns(
-            ".aws-sam", ".samlink", "wheelhouse", "Makefile", "__pycache__", "*.egg-info", "build"
-        ),
-    )
-    return dest
 
 
 def message(result: object) -> str:
@@ -42,9 +29,8 @@ def message(result: object) -> str:
 def test_hello_world_live_edits_then_pinned(
     tmp_path: Path, tool_env: dict[str, str], in_source: bool
 ) -> None:
-    project = copy_example(tmp_path / "hello world")  # a space in the path, on purpose
+    project = copy_example(tmp_path / "hello world", tool_env)  # a space in the path, on purpose
     upstream = project / "sam-sync-test-upstream"
-    run([sys.executable, "build_wheelhouse.py", "wheelhouse"], project, tool_env)
     run([SAMLINK, "init"], project, tool_env)
     before_checkout = listing(upstream)
     before_code = listing(project / "hello_world")

@@ -8,22 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, EXAMPLE, LIBS, run
+from conftest import BIN, EXAMPLE, LIBS, copy_example, run
 
 SAMLINK = BIN / "samlink"
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    dest = tmp_path / "proj"
-    shutil.copytree(
-        EXAMPLE,
-        dest,
-        ignore=shutil.ignore_patterns(
-            ".aws-sam", ".samlink", "wheelhouse", "Makefile", "__pycache__", "*.egg-info", "build"
-        ),
-    )
-    return dest
+    return copy_example(tmp_path / "proj")
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

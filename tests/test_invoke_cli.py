@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, EXAMPLE, run, sam_build
+from conftest import BIN, copy_example, run, sam_build
 
 pytestmark = [
     pytest.mark.sam,
@@ -29,16 +28,7 @@ OTHER = """
 
 @pytest.fixture
 def project(tmp_path: Path, tool_env: dict[str, str]) -> Path:
-    project = tmp_path / "hello"
-    shutil.copytree(
-        EXAMPLE,
-        project,
-        ignore=shutil.ignore_patterns(
-            ".aws-sam", ".samlink", "wheelhouse", "Makefile", "__pycache__"
-        ),
-    )
-    template = project / "template.yaml"
-    template.write_text(template.read_text().replace("\nParameters:", OTHER + "\nParameters:"))
+    project = copy_example(tmp_path / "hello")
     (project / "other").mkdir()
     (project / "other" / "app.py").write_text("def handler(event, context):\n    return 'other'\n")
     run([sys.executable, "build_wheelhouse.py", "wheelhouse"], project, tool_env)
