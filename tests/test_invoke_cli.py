@@ -28,10 +28,11 @@ OTHER = """
 
 @pytest.fixture
 def project(tmp_path: Path, tool_env: dict[str, str]) -> Path:
-    project = copy_example(tmp_path / "hello")
+    project = copy_example(tmp_path / "hello", tool_env)
+    template = project / "template.yaml"
+    template.write_text(template.read_text().replace("\nParameters:", OTHER + "\nParameters:"))
     (project / "other").mkdir()
     (project / "other" / "app.py").write_text("def handler(event, context):\n    return 'other'\n")
-    run([sys.executable, "build_wheelhouse.py", "wheelhouse"], project, tool_env)
     run([SAMLINK, "init"], project, tool_env)
     run([SAMLINK, "link", "sam-sync-test-upstream"], project, tool_env)
     return project
