@@ -8,11 +8,15 @@ links); a namespace package gets an unimportable top-level link to its source ro
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +27,16 @@ from packaging.utils import canonicalize_name
 from samlink import atomicfile, links, requirements
 from samlink.errors import UsageError
 from samlink.installer import IndexOptions as _IndexOptions
-from samlink.installer import InstallSpec, merge_index, pip_configuration, resolve_installer
+from samlink.installer import (
+    InstallSpec,
+    check_wheel_tags,
+    merge_index,
+    pip_configuration,
+    resolve_installer,
+)
 from samlink.project import ProjectInfo, is_python_project
+from samlink.project import _build_wheel as build_wheel  # the same wheel build as `samlink link`
+from samlink.project import _copy_for_build as copy_for_build
 from samlink.store import Store
 from samlink.target import Target, target_for
 from samlink.template import Resource
@@ -89,7 +101,10 @@ def build(
     report = BuildReport(resource.logical_id, dest)
     reqs = _read_requirements(resource.code_dir)
     linked = [] if options.release else linked_projects(resource, project_dir, reqs, target)
-    spec = install_spec(reqs, linked, target, options)
+    # Release with --allow-local: local lines are installed as real files, from wheels built
+    # from copies; their dependencies go through the store like anyone else's.
+    vendored = local_projects(project_dir, reqs) if options.release and options.allow_local else []
+    spec = install_spec(reqs, linked + vendored, target, options)
     installer = resolve_installer(options.installer)
     dest.mkdir(parents=True, exist_ok=True)
     _entry, report.files = Store().provide(spec, target, installer, dest, refresh=options.refresh)
@@ -97,6 +112,9 @@ def build(
         _remove_installed(dest, project.info.name)
         report.materialized += _link_project(project, dest)
         report.linked.append(project)
+    for project in vendored:
+        _remove_installed(dest, project.info.name)
+        report.files += vendor(project.info.root, target, dest)
     report.code_links = _place_code(resource.code_dir, dest, release=options.release)
     report.seconds = time.monotonic() - started
     _write_record(project_dir, resource, report, reqs)
@@ -135,6 +153,14 @@ def linked_projects(
                 f"`samlink unlink {link.name}` and link it again",
             )
         found[link.key] = LinkedProject(info, "link", wanted.get(link.key, frozenset()))
+    for project in local_projects(project_dir, reqs):
+        found.setdefault(canonicalize_name(project.info.name), project)
+    return list(found.values())
+
+
+def local_projects(project_dir: Path, reqs: requirements.RequirementsFile) -> list[LinkedProject]:
+    """The local projects that requirements lines name (`-e ./lib`, `./lib`, `file://`)."""
+    found: list[LinkedProject] = []
     for line in reqs.local_lines:
         assert line.path is not None
         if not is_python_project(line.path):
@@ -143,9 +169,8 @@ def linked_projects(
                 "point the line at a folder with pyproject.toml, setup.py or setup.cfg",
             )
         info = links.inspect_cached(project_dir, line.path)
-        key = canonicalize_name(info.name)
-        found.setdefault(key, LinkedProject(info, f"{line.file.name}:{line.lineno}"))
-    return list(found.values())
+        found.append(LinkedProject(info, f"{line.file.name}:{line.lineno}"))
+    return found
 
 
 def install_spec(
@@ -165,8 +190,8 @@ def install_spec(
                     f"{line.where}: local project {line.path} in a release build",
                     "pin a released version, or pass --allow-local to vendor a copy",
                 )
-            if options.release:
-                lines.add(str(line.path))
+            # Never the path itself: an installer builds in place and writes into the checkout.
+            # The project comes in as `linked` (vendored in a release), with its dependencies.
             continue
         assert line.requirement is not None
         if canonicalize_name(line.requirement.name) in linked_names:
@@ -204,6 +229,52 @@ def _read_requirements(code_dir: Path) -> requirements.RequirementsFile:
     if not path.is_file():
         return requirements.RequirementsFile()
     return requirements.parse(path)
+
+
+def vendor(root: Path, target: Target, dest: Path) -> int:
+    """Install a local project into `dest` as real files, from a wheel built from a temp copy."""
+    with tempfile.TemporaryDirectory(prefix="samlink-vendor-") as tmp:
+        work = Path(tmp)
+        # A copy, as for `samlink link`: backends write egg-info, build/ and caches where they run.
+        wheel = build_wheel(copy_for_build(root, work / "tree"), work / "out", root)
+        with zipfile.ZipFile(wheel) as archive:
+            written = _unpack_wheel(archive, dest)
+    check_wheel_tags(dest, target)  # a wheel built here with native code is for this host
+    return written
+
+
+def _unpack_wheel(archive: zipfile.ZipFile, dest: Path) -> int:
+    rows: list[str] = []
+    info_dir = ""
+    for member in archive.infolist():
+        name = member.filename
+        top, _, rest = name.partition("/")
+        if top.endswith(".data"):
+            kind, _, rest = rest.partition("/")
+            if kind not in ("purelib", "platlib"):
+                continue  # scripts, headers, data files: nothing a function imports
+            name = rest
+        elif top.endswith(".dist-info"):
+            info_dir = top
+            if rest in ("RECORD", "INSTALLER") or rest.startswith("RECORD."):
+                continue
+        if member.is_dir() or not name or name.startswith("/") or ".." in name.split("/"):
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = archive.read(member)
+        if target.exists() or target.is_symlink():
+            target.unlink()  # may be a hard link into the store
+        target.write_bytes(data)
+        if member.external_attr >> 16 & 0o111:
+            target.chmod(0o755)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{name},sha256={digest},{len(data)}")
+    if info_dir:
+        (dest / info_dir / "INSTALLER").write_text("samlink\n", encoding="utf-8")
+        rows += [f"{info_dir}/INSTALLER,,", f"{info_dir}/RECORD,,"]
+        (dest / info_dir / "RECORD").write_text("".join(f"{row}\n" for row in rows), "utf-8")
+    return len(rows)
 
 
 def _remove_installed(dest: Path, name: str) -> None:

@@ -221,6 +221,48 @@ def invoke(function_id: str, template: Path, event: str | None, env_vars: Path |
                          no_build=no_build))
 
 
+@cli.command()
+@template_option
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option(
+    "--build-dir",
+    type=click.Path(path_type=Path),
+    help="SAM build dir to audit (default: .aws-sam/build next to the template).",
+)
+@click.option("--no-build", is_flag=True, help="Check sources only (pre-commit); skip the build.")
+@click.option(
+    "--allow-local",
+    is_flag=True,
+    envvar="SAMLINK_ALLOW_LOCAL",
+    help="Local-path requirements are vendored on purpose: warn only (also SAMLINK_ALLOW_LOCAL=1).",
+)
+def check(
+    template: Path, as_json: bool, build_dir: Path | None, no_build: bool, allow_local: bool
+) -> None:
+    """Fail (exit 1) when a deploy would ship this machine's dev state."""
+    from samlink.commands import check as command
+
+    sys.exit(
+        command.run(
+            template,
+            as_json=as_json,
+            build_dir=build_dir,
+            audit_build=not no_build,
+            allow_local=allow_local,
+        )
+    )
+
+
+@cli.command()
+@template_option
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
+def doctor(template: Path, as_json: bool) -> None:
+    """Diagnose this machine and project: each check ok, warn or fail, with its fix."""
+    from samlink.commands import doctor as command
+
+    sys.exit(command.run(template, as_json=as_json))
+
+
 def main() -> None:
     """Entry point: user mistakes are one line and exit 2; our own bugs leave a traceback file."""
     try:

@@ -10,7 +10,7 @@ import click
 
 from samlink import atomicfile, makefile, samconfig
 from samlink.errors import UsageError
-from samlink.template import Resource, add_makefile_build, load_template
+from samlink.template import Resource, Template, add_makefile_build, load_template
 
 GITIGNORE_LINE = ".samlink/"
 
@@ -31,14 +31,7 @@ def run(
             "`samlink status` shows each resource and why it is not managed",
         )
     project_dir = template.path.parent
-    changes: list[tuple[Path, str, str]] = []
-    old, new = add_makefile_build(template.path, [r.logical_id for r in chosen])
-    changes.append((template.path, old, new))
-    changes += _makefiles(template.path, chosen, force=force)
-    config_path, old_config, new_config = samconfig.enable_mount_symlinks(project_dir, config_env)
-    changes.append((config_path, old_config, new_config))
-    changes.append(_gitignore(project_dir))
-    changes = [change for change in changes if change[1] != change[2]]
+    changes = plan(template, chosen, force=force, config_env=config_env)
     if dry_run:
         for path, before, after in changes:
             click.echo(
@@ -65,6 +58,21 @@ def run(
     wrote = ", ".join(_display(p, project_dir) for p, _, _ in changes) or "nothing (already set up)"
     click.echo(f"samlink init: {names} on makefile builds; wrote {wrote}", err=True)
     return 0
+
+
+def plan(
+    template: Template, chosen: list[Resource], *, force: bool, config_env: str = "default"
+) -> list[tuple[Path, str, str]]:
+    """Every file `init` would write for `chosen`, as (path, old text, new text); changes only."""
+    project_dir = template.path.parent
+    changes: list[tuple[Path, str, str]] = []
+    old, new = add_makefile_build(template.path, [r.logical_id for r in chosen])
+    changes.append((template.path, old, new))
+    changes += _makefiles(template.path, chosen, force=force)
+    config_path, old_config, new_config = samconfig.enable_mount_symlinks(project_dir, config_env)
+    changes.append((config_path, old_config, new_config))
+    changes.append(_gitignore(project_dir))
+    return [change for change in changes if change[1] != change[2]]
 
 
 def _makefiles(
