@@ -26,10 +26,10 @@ from samlink import check, links, requirements, samconfig
 from samlink.errors import UsageError
 from samlink.installer import IndexOptions, pip_configuration, pip_settings
 from samlink.project import ProjectInfo, is_python_project
+from samlink.runtime.docker import MIN_SAM, parse_sam_version
 from samlink.template import Resource, Template, load_template
 
 SCHEMA_VERSION = 1
-MIN_SAM = (1, 134, 0)  # `--mount-symlinks` for sam local invoke
 STATUSES = ("ok", "warn", "fail")
 _PYPI = "https://pypi.org/simple"
 _USERINFO = re.compile(r"(://)[^/@\s]+@")
@@ -100,7 +100,7 @@ def check_sam_cli() -> list[Diagnosis]:
         output = result.stdout + result.stderr
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [Diagnosis("sam-cli", "fail", f"cannot run {sam}: {exc}", fix)]
-    version = parse_version(output)
+    version = parse_sam_version(output)
     if version is None:
         return [Diagnosis("sam-cli", "fail", f"`{sam} --version` did not say its version", fix)]
     shown = ".".join(map(str, version))
@@ -115,12 +115,6 @@ def check_sam_cli() -> list[Diagnosis]:
             )
         ]
     return [Diagnosis("sam-cli", "ok", f"SAM CLI {shown} ({sam}), --mount-symlinks available")]
-
-
-def parse_version(text: str) -> tuple[int, int, int] | None:
-    """`SAM CLI, version 1.170.0` -> (1, 170, 0)."""
-    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
-    return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
 def check_isolation() -> list[Diagnosis]:
