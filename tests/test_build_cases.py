@@ -194,6 +194,9 @@ def test_release_build_holds_real_files_only(tmp_path: Path, tool_env: dict[str,
     assert (build / "app.py").is_file()
     assert (build / "sam_sync_test_upstream-1.0.0.dist-info").is_dir()
     assert json.loads(call_handler(build)["body"])["message"].endswith("1.0.0")  # type: ignore[index]
+    # A release build ignores links on purpose: that does not make it stale.
+    status = json.loads(run([SAMLINK, "status", "--json"], project, tool_env).stdout)
+    assert status["resources"][0]["stale"] == []
 
     # A seed-style -e line is refused in a release build, with the file and line.
     (project / "hello_world" / "requirements.txt").write_text("-e ../sam-sync-test-upstream\n")

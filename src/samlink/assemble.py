@@ -117,7 +117,7 @@ def build(
         report.files += vendor(project.info.root, target, dest)
     report.code_links = _place_code(resource.code_dir, dest, release=options.release)
     report.seconds = time.monotonic() - started
-    _write_record(project_dir, resource, report, reqs)
+    _write_record(project_dir, resource, report, reqs, release=options.release)
     return report
 
 
@@ -395,13 +395,19 @@ def _place_code(code_dir: Path, dest: Path, *, release: bool) -> list[str]:
 
 
 def _write_record(
-    project_dir: Path, resource: Resource, report: BuildReport, reqs: requirements.RequirementsFile
+    project_dir: Path,
+    resource: Resource,
+    report: BuildReport,
+    reqs: requirements.RequirementsFile,
+    *,
+    release: bool,
 ) -> None:
     """What this build used, so `status` and `invoke` can tell when it is stale."""
     record = {
         "resource": resource.logical_id,
         "dest": str(report.dest),
         "built": time.time(),
+        "release": release,
         "requirements": {str(p): _mtime(p) for p in reqs.files},
         "links": [
             {

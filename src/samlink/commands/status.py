@@ -77,7 +77,8 @@ def build_state(project_dir: Path, resource: Any, registry: list[links.Link]) ->
         for item in record.get("links", [])
         if item["origin"] == "link"
     }
-    if wanted != registry_built:
+    # A release build ignores links by design: only a dev build goes stale when they change.
+    if not record.get("release") and wanted != registry_built:
         stale.append("links changed since the build")
     for item in record.get("links", []):
         root = Path(item["path"])
