@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import BIN, EXAMPLE, FIXTURES, ROOT, copy_lib, run, sam_build
+from conftest import BIN, FIXTURES, ROOT, copy_example, copy_lib, run, sam_build
 
 SAMLINK = BIN / "samlink"
 PROJECT = FIXTURES / "check" / "project"
@@ -362,15 +362,7 @@ def test_release_build_with_allow_local_vendors_real_files(
 def test_release_build_of_the_example_passes_and_dev_build_fails(
     tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
-    project = tmp_path / "hello"
-    shutil.copytree(
-        EXAMPLE,
-        project,
-        ignore=shutil.ignore_patterns(
-            ".aws-sam", ".samlink", "wheelhouse", "Makefile", "__pycache__", "*.egg-info", "build"
-        ),
-    )
-    run([sys.executable, "build_wheelhouse.py", "wheelhouse"], project, tool_env)
+    project = copy_example(tmp_path / "hello", tool_env)
     run([SAMLINK, "init"], project, tool_env)
     run([SAMLINK, "link", "./sam-sync-test-upstream"], project, tool_env)
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import sys
 from contextlib import redirect_stderr
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, EXAMPLE, run, sam_build
+from conftest import BIN, copy_example, run, sam_build
 from samlink.runtime import invoke, spec_from_template
 
 pytestmark = [
@@ -34,15 +33,7 @@ def _message(spec_template: Path, isolation: str) -> tuple[int, str]:
 def test_linked_build_invokes_live(
     tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = tmp_path / "hello world"  # a space in the path, on purpose
-    shutil.copytree(
-        EXAMPLE,
-        project,
-        ignore=shutil.ignore_patterns(
-            ".aws-sam", ".samlink", "wheelhouse", "Makefile", "__pycache__", "*.egg-info", "build"
-        ),
-    )
-    run([sys.executable, "build_wheelhouse.py", "wheelhouse"], project, tool_env)
+    project = copy_example(tmp_path / "hello world", tool_env)  # a space in the path, on purpose
     run([BIN / "samlink", "init"], project, tool_env)
     run([BIN / "samlink", "link", "./sam-sync-test-upstream"], project, tool_env)
     sam_build(project, tool_env)
