@@ -15,7 +15,7 @@ from samlink.errors import UsageError
 from samlink.project import (
     LEGACY_BACKEND,
     ImportRoot,
-    _build_wheel,
+    build_wheel,
     fingerprint,
     inspect_project,
     is_python_project,
@@ -327,7 +327,7 @@ def test_pip_builds_when_uv_is_not_used(tmp_path: Path) -> None:
     # pip honours this machine's pip configuration (missing find-links folders included).
     source = copy_fixture("flit_lib", tmp_path)
     copy = shutil.copytree(source, tmp_path / "copy")
-    wheel = _build_wheel(copy, tmp_path / "out", source, tool="pip")
+    wheel = build_wheel(copy, tmp_path / "out", source, tool="pip")
     assert wheel.name.startswith("acme_flit-1.0.0-")
 
 

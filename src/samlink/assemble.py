@@ -26,17 +26,20 @@ from packaging.utils import canonicalize_name
 
 from samlink import atomicfile, links, requirements
 from samlink.errors import UsageError
-from samlink.installer import IndexOptions as _IndexOptions
 from samlink.installer import (
+    IndexOptions,
     InstallSpec,
     check_wheel_tags,
     merge_index,
     pip_configuration,
     resolve_installer,
 )
-from samlink.project import ProjectInfo, is_python_project
-from samlink.project import _build_wheel as build_wheel  # the same wheel build as `samlink link`
-from samlink.project import _copy_for_build as copy_for_build
+from samlink.project import (
+    ProjectInfo,
+    build_wheel,  # the same wheel build as `samlink link`
+    copy_for_build,
+    is_python_project,
+)
 from samlink.store import Store
 from samlink.target import Target, target_for
 from samlink.template import Resource
@@ -212,7 +215,7 @@ def install_spec(
             and canonicalize_name(c.requirement.name) not in linked_names
         )
     )
-    from_file = _IndexOptions(
+    from_file = IndexOptions(
         index_url=reqs.index_url,
         extra_index_urls=reqs.extra_index_urls,
         find_links=reqs.find_links,

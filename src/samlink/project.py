@@ -192,8 +192,8 @@ def inspect_project(root: Path) -> ProjectInfo:
     current = fingerprint(root)
     with tempfile.TemporaryDirectory(prefix="samlink-inspect-") as tmp:
         work = Path(tmp)
-        copy = _copy_for_build(root, work / "tree")
-        wheel = _build_wheel(copy, work / "wheel", root)
+        copy = copy_for_build(root, work / "tree")
+        wheel = build_wheel(copy, work / "wheel", root)
         with zipfile.ZipFile(wheel) as archive:
             files = {
                 info.filename: archive.read(info.filename)
@@ -378,7 +378,7 @@ def _layout_names(folder: Path, *, at_root: bool) -> list[str]:
     )
 
 
-def _copy_for_build(root: Path, dest: Path) -> Path:
+def copy_for_build(root: Path, dest: Path) -> Path:
     """Copy the project for a build; returns the copy's project dir."""
     project = dest
     if _needs_vcs(root):
@@ -461,7 +461,7 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def _build_wheel(project: Path, out: Path, root: Path, tool: str | None = None) -> Path:
+def build_wheel(project: Path, out: Path, root: Path, tool: str | None = None) -> Path:
     """Build a wheel of `project` (a copy of `root`) into `out` with uv, or pip without uv."""
     command = _wheel_command(project, out, tool)
     done = subprocess.run(
