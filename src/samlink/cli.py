@@ -263,6 +263,45 @@ def doctor(template: Path, as_json: bool) -> None:
     sys.exit(command.run(template, as_json=as_json))
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})
+@template_option
+@click.option("--stack-name", help="Stack to sync (else SAM reads it from samconfig).")
+@click.option(
+    "--dependency-layer/--no-dependency-layer",
+    default=False,
+    show_default=True,
+    help="SAM's auto dependency layer (empty for makefile builds, so off by default).",
+)
+@click.argument("sam_args", nargs=-1, type=click.UNPROCESSED, metavar="[SAM SYNC OPTIONS]...")
+def sync(
+    template: Path, stack_name: str | None, dependency_layer: bool, sam_args: tuple[str, ...]
+) -> None:
+    """`sam sync --watch`, plus edits to linked libraries outside each CodeUri."""
+    from samlink.commands import sync as command
+
+    sys.exit(
+        command.run(template, sam_args, stack_name=stack_name, dependency_layer=dependency_layer)
+    )
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@template_option
+@click.option(
+    "-b",
+    "--build-dir",
+    type=click.Path(path_type=Path),
+    help="SAM's build dir (default: .aws-sam/build next to the template).",
+)
+@click.argument(
+    "sam_build_args", nargs=-1, type=click.UNPROCESSED, metavar="[SAM BUILD OPTIONS]..."
+)
+def watch(template: Path, build_dir: Path | None, sam_build_args: tuple[str, ...]) -> None:
+    """Keep local build dirs fresh as requirements, links and the template change."""
+    from samlink.commands import watch as command
+
+    sys.exit(command.run(template, build_dir=build_dir, sam_build_args=sam_build_args))
+
+
 def main() -> None:
     """Entry point: user mistakes are one line and exit 2; our own bugs leave a traceback file."""
     try:

@@ -1,0 +1,324 @@
+"""Watching linked sources: which files feed which resources, and a debounced, noise-free watcher.
+
+`samlink sync` and `samlink watch` both need to know when a linked library really changed: an
+edit, a new or removed file, never `__pycache__`, an editor's swap file or `.git`. watchdog maps
+inotify's IN_ATTRIB (a chmod; on some systems a hard link made to the file) to the same
+"modified" event as a write, and hard links to linked sources are what sync builds are made of,
+so a "modified" event only counts when the file's mtime or size changed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from samlink import assemble, requirements
+from samlink.target import target_for
+from samlink.template import Resource, Template
+
+# Folders that never ship and never matter: caches, VCS and virtualenvs (dot names), tests.
+_NOISE_DIRS = frozenset({"__pycache__", "node_modules", "tests", "test"})
+_NOISE_DIR_SUFFIXES = (".egg-info", ".dist-info")
+# Editor droppings: backups and autosaves (emacs), swap and probe files (vim), JetBrains' safe
+# write temps, and bytecode.
+_NOISE_FILES = ("*~", "#*#", "*.sw[a-p]", "4913", "*___jb_tmp___", "*___jb_old___", "*.py[co]")
+METADATA_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
+
+
+def is_noise(name: str, *, is_dir: bool) -> bool:
+    """Whether a file or folder name is clutter that never ships and never triggers a sync."""
+    if name.startswith("."):
+        return True
+    if is_dir:
+        return name in _NOISE_DIRS or name.endswith(_NOISE_DIR_SUFFIXES)
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in _NOISE_FILES)
+
+
+def is_noise_path(path: Path, root: Path) -> bool:
+    """Whether `path` (a file under `root`) is clutter or lies in a clutter folder."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return True
+    if not parts:
+        return False
+    return any(is_noise(p, is_dir=True) for p in parts[:-1]) or is_noise(parts[-1], is_dir=False)
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """The files under `root` that are not clutter, following links to folders once."""
+    if root.is_file():
+        yield root
+        return
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:  # a link loop
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not is_noise(d, is_dir=True) and not (Path(folder, d, "pyvenv.cfg")).exists()
+        )
+        for name in sorted(files):
+            if not is_noise(name, is_dir=False):
+                yield Path(folder, name)
+
+
+@dataclass(frozen=True)
+class LinkedSource:
+    """One path of a linked project that ends up in builds, and the resources it feeds."""
+
+    project: str  # distribution name
+    root: Path  # the project's checkout
+    path: Path  # a package dir, a module file, or a metadata file (pyproject.toml...)
+    kind: str  # "package" | "module" | "namespace" | "metadata"
+    materialized: bool  # copied as real files into dev builds (a flat-layout namespace)
+    resources: tuple[str, ...]
+
+    def holds(self, path: Path) -> bool:
+        return path == self.path or (self.kind != "module" and self.path in path.parents)
+
+
+def linked_sources(template: Template) -> list[LinkedSource]:
+    """Every linked project's sources and metadata files, with the managed resources they feed."""
+    project_dir = template.path.parent
+    feeds: dict[tuple[Path, str], tuple[str, Path, bool, list[str]]] = {}
+    for resource in template.managed():
+        for project in _linked_projects(resource, project_dir):
+            info = project.info
+            paths: list[tuple[Path, str, bool]] = []
+            for root in info.imports:
+                flat = root.kind == "namespace" and root.path_root.resolve() == info.root.resolve()
+                paths.append((root.source.resolve(), root.kind, flat))
+            for name in METADATA_FILES:
+                paths.append(((info.root / name).resolve(), "metadata", False))
+            for path, kind, flat in paths:
+                entry = feeds.setdefault((path, kind), (info.name, info.root.resolve(), flat, []))
+                if resource.logical_id not in entry[3]:
+                    entry[3].append(resource.logical_id)
+    return [
+        LinkedSource(name, root, path, kind, flat, tuple(ids))
+        for (path, kind), (name, root, flat, ids) in sorted(feeds.items(), key=lambda i: i[0])
+    ]
+
+
+def _linked_projects(resource: Resource, project_dir: Path) -> list[assemble.LinkedProject]:
+    assert resource.code_dir is not None and resource.runtime is not None
+    path = resource.code_dir / "requirements.txt"
+    reqs = requirements.parse(path) if path.is_file() else requirements.RequirementsFile()
+    target = target_for(resource.runtime, resource.architecture)
+    return assemble.linked_projects(resource, project_dir, reqs, target)
+
+
+def resources_fed(sources: Iterable[LinkedSource], path: Path) -> dict[str, LinkedSource]:
+    """The resources a changed path feeds, each with the source that holds it."""
+    found: dict[str, LinkedSource] = {}
+    for source in sources:
+        if source.holds(path):
+            for resource in source.resources:
+                found.setdefault(resource, source)
+    return found
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A file, or a folder watched with its subfolders (`recursive`) or only its direct files."""
+
+    path: Path
+    recursive: bool = True
+
+
+@dataclass(frozen=True)
+class Change:
+    path: Path
+    kind: str  # "created" | "modified" | "deleted"
+
+
+class SourceWatcher:
+    """Calls `on_changes` with each burst of real changes, once the burst has been quiet a while."""
+
+    def __init__(
+        self,
+        watches: Iterable[Watch],
+        on_changes: Callable[[list[Change]], None],
+        *,
+        quiet: float = 0.3,
+        max_wait: float = 2.0,
+    ) -> None:
+        self._watches = sorted(
+            {Watch(w.path.resolve(), w.recursive) for w in watches}, key=lambda w: str(w.path)
+        )
+        self._on_changes = on_changes
+        self._quiet = quiet
+        self._max_wait = max_wait
+        self._stats: dict[Path, tuple[int, int]] = {}
+        self._pending: dict[Path, Change] = {}
+        self._first = 0.0
+        self._last = 0.0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._observer: object | None = None
+        self._thread = threading.Thread(
+            target=self._flush_loop, name="samlink-debounce", daemon=True
+        )
+
+    @property
+    def watches(self) -> list[Watch]:
+        return list(self._watches)
+
+    def start(self) -> None:
+        """Snapshot the watched files, then start watching."""
+        from watchdog.observers import Observer
+
+        for watch in self._watches:
+            for path in self._files(watch):
+                self._remember(path)
+        observer = Observer()
+        handler = _Handler(self)
+        for folder, recursive in self.schedules():
+            observer.schedule(handler, str(folder), recursive=recursive)  # type: ignore[no-untyped-call]
+        observer.daemon = True
+        observer.start()  # type: ignore[no-untyped-call]
+        self._observer = observer
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching; a burst still waiting for quiet is dropped."""
+        observer = self._observer
+        if observer is not None:
+            observer.stop()  # type: ignore[attr-defined]
+            observer.join(timeout=5)  # type: ignore[attr-defined]
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def schedules(self) -> list[tuple[Path, bool]]:
+        """The folders to observe now (a watched path's folder may appear later)."""
+        wanted: dict[Path, bool] = {}
+        for watch in self._watches:
+            if watch.path.is_dir():
+                wanted[watch.path] = wanted.get(watch.path, False) or watch.recursive
+            elif watch.path.parent.is_dir():
+                wanted.setdefault(watch.path.parent, False)
+        covered = [p for p, recursive in wanted.items() if recursive]
+        return [
+            (path, recursive)
+            for path, recursive in sorted(wanted.items())
+            if not any(other in path.parents for other in covered)
+        ]
+
+    def _files(self, watch: Watch) -> Iterator[Path]:
+        if watch.path.is_file():
+            yield watch.path
+        elif watch.path.is_dir() and watch.recursive:
+            yield from walk_files(watch.path)
+        elif watch.path.is_dir():
+            for entry in watch.path.iterdir():
+                if entry.is_file() and not is_noise(entry.name, is_dir=False):
+                    yield entry
+
+    def relevant(self, path: Path, *, is_dir: bool = False) -> bool:
+        """Whether a path is watched here and is not clutter."""
+        for watch in self._watches:
+            if path == watch.path:
+                return True
+            if watch.recursive and watch.path in path.parents:
+                noisy = is_noise_path(path, watch.path)
+                return not (noisy or (is_dir and is_noise(path.name, is_dir=True)))
+            if not watch.recursive and path.parent == watch.path:
+                return not is_noise(path.name, is_dir=is_dir)
+        return False
+
+    def _remember(self, path: Path) -> tuple[int, int] | None:
+        try:
+            info = path.stat()
+        except OSError:
+            self._stats.pop(path, None)
+            return None
+        key = (info.st_mtime_ns, info.st_size)
+        self._stats[path] = key
+        return key
+
+    def event(self, kind: str, path: Path, *, is_dir: bool) -> None:
+        """Record one watchdog event (called from the observer's thread)."""
+        if not self.relevant(path, is_dir=is_dir):
+            return
+        with self._cond:
+            if kind == "modified":
+                if is_dir:
+                    return  # a folder's own mtime: the file event that caused it comes too
+                before = self._stats.get(path)
+                if before is not None and self._remember(path) == before:
+                    return  # attributes only (chmod, a hard link made or removed)
+                if before is None:
+                    self._remember(path)
+            elif kind == "created":
+                if path in self._stats:
+                    kind = "modified"  # an editor's atomic save replaced a file we know
+                self._remember(path)
+            elif kind == "deleted":
+                self._stats.pop(path, None)
+                earlier = self._pending.get(path)
+                if earlier is not None and earlier.kind == "created":
+                    del self._pending[path]  # a temp file that came and went in one burst
+                    return
+            earlier = self._pending.get(path)
+            if earlier is not None and earlier.kind == "created" and kind == "modified":
+                kind = "created"
+            now = time.monotonic()
+            if not self._pending:
+                self._first = now
+            self._last = now
+            self._pending[path] = Change(path, kind)
+            self._cond.notify_all()
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    if self._pending:
+                        now = time.monotonic()
+                        due = min(self._last + self._quiet, self._first + self._max_wait)
+                        if now >= due:
+                            break
+                        self._cond.wait(due - now)
+                    else:
+                        self._cond.wait()
+                if self._stopping:
+                    return
+                batch = sorted(self._pending.values(), key=lambda c: str(c.path))
+                self._pending = {}
+            self._on_changes(batch)
+
+
+class _Handler:
+    """Translates watchdog events for a SourceWatcher."""
+
+    def __init__(self, watcher: SourceWatcher) -> None:
+        self._watcher = watcher
+
+    def dispatch(self, event: object) -> None:
+        kind = getattr(event, "event_type", "")
+        is_dir = bool(getattr(event, "is_directory", False))
+        src = Path(os.fsdecode(getattr(event, "src_path", "")))
+        if kind in ("modified", "closed"):
+            self._watcher.event("modified", src, is_dir=is_dir)
+        elif kind in ("created", "deleted"):
+            self._watcher.event(kind, src, is_dir=is_dir)
+        elif kind == "moved":
+            dest = Path(os.fsdecode(getattr(event, "dest_path", "")))
+            self._watcher.event("deleted", src, is_dir=is_dir)
+            self._watcher.event("created", dest, is_dir=is_dir)
+            if is_dir:
+                for path in walk_files(dest):
+                    self._watcher.event("created", path, is_dir=False)
