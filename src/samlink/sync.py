@@ -454,7 +454,7 @@ class Session:
                 eof = True
 
     def _on_changes(self, batch: list[Change]) -> None:
-        now = time.monotonic()
+        seen = min((change.at for change in batch), default=time.monotonic())
         targets: dict[str, list[str]] = {}
         replan = False
         for change in batch:
@@ -475,7 +475,7 @@ class Session:
         for rid, lines in targets.items():
             pending = self._pending.get(rid)
             if pending is None:
-                self._pending[rid] = _Pending(now, lines)
+                self._pending[rid] = _Pending(seen, lines)
             else:
                 # A sync already under way may have read the files before this change.
                 pending.what += [w for w in lines if w not in pending.what]

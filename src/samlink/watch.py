@@ -140,6 +140,7 @@ class Watch:
 class Change:
     path: Path
     kind: str  # "created" | "modified" | "deleted"
+    at: float = 0.0  # time.monotonic() when it was first seen in its burst
 
 
 class SourceWatcher:
@@ -272,14 +273,14 @@ class SourceWatcher:
                 if earlier is not None and earlier.kind == "created":
                     del self._pending[path]  # a temp file that came and went in one burst
                     return
+            now = time.monotonic()
             earlier = self._pending.get(path)
             if earlier is not None and earlier.kind == "created" and kind == "modified":
                 kind = "created"
-            now = time.monotonic()
             if not self._pending:
                 self._first = now
             self._last = now
-            self._pending[path] = Change(path, kind)
+            self._pending[path] = Change(path, kind, earlier.at if earlier else now)
             self._cond.notify_all()
 
     def _flush_loop(self) -> None:
