@@ -27,7 +27,7 @@ import pytest
 
 from conftest import BIN, EXAMPLE, LIBS, run
 from samlink import sync
-from samlink.errors import UsageError
+from samlink.errors import BuildError
 from samlink.template import load_template
 from test_watch import Live, processes_with, wait_until
 
@@ -104,7 +104,7 @@ def test_realize_copies_code_when_make_runs_in_the_code_dir(tmp_path: Path) -> N
 def test_realize_reports_a_dangling_link(tmp_path: Path) -> None:
     build, package, code, _checkout = make_dev_build(tmp_path)
     shutil.rmtree(package)
-    with pytest.raises(UsageError, match="gone"):
+    with pytest.raises(BuildError, match="gone"):
         sync.realize(build, code)
 
 

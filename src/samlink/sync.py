@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from samlink import atomicfile, links
-from samlink.errors import UsageError
+from samlink.errors import BuildError, UsageError
 from samlink.template import Resource, Template
 from samlink.watch import (
     Change,
@@ -81,7 +81,7 @@ def realize(dest: Path, code_dir: Path, scratch: Path | None = None) -> int:
             continue
         target = entry.resolve()
         if not target.exists():
-            raise UsageError(
+            raise BuildError(
                 f"{entry} links to {target}, which is gone",
                 "restore it, or `samlink unlink` the project",
             )
