@@ -438,12 +438,22 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def summary(report: BuildReport, code_dir: Path, *, release: bool) -> str:
-    """The lines a build prints at its end (make's output reaches the `sam build` user)."""
+def summary(report: BuildReport, code_dir: Path, *, mode: str) -> str:
+    """The lines a build prints at its end (make's output reaches the `sam build` user).
+
+    `mode` is "dev", "release" or "sync" (a dev build that `samlink sync` uploads as files).
+    """
     name = report.resource
     lines = [f"samlink: {name}: {report.files} dependency files in {report.seconds:.2f}s"]
-    if release:
+    if mode == "release":
         lines.append(f"samlink: {name}: RELEASE build, real files only")
+        return "\n".join(lines)
+    if mode == "sync":
+        linked = ", ".join(p.info.name for p in report.linked) or "no linked library"
+        lines.append(
+            f"samlink: {name}: SYNC build for a dev stack: the function code and {linked}, "
+            "as they are on this machine now"
+        )
         return "\n".join(lines)
     lines.append(
         f"samlink: {name}: DEV BUILD with live links to this machine's files "
@@ -456,17 +466,4 @@ def summary(report: BuildReport, code_dir: Path, *, release: bool) -> str:
     for item in report.materialized:
         lines.append(f"samlink:   copied, not live (refresh with `samlink watch`): {item}")
     lines.append("samlink: to deploy, build with SAMLINK_RELEASE=1 and run `samlink check`")
-    return "\n".join(lines)
-    if report.linked or report.code_links:
-        lines.append(
-            f"samlink: {report.resource}: DEV BUILD with live links "
-            "(`sam deploy` would ship these local checkouts):"
-        )
-        for project in report.linked:
-            lines.append(
-                f"samlink:   {project.info.name} -> {project.info.root} ({project.origin})"
-            )
-        for item in report.materialized:
-            lines.append(f"samlink:   materialized (refresh with `samlink watch`): {item}")
-        lines.append("samlink: for a deploy, build with SAMLINK_RELEASE=1 and run `samlink check`")
     return "\n".join(lines)

@@ -30,5 +30,16 @@ def run(
     resource = model.get(resource_id)
     report = assemble.build(resource, model.path.parent, Path(artifacts).resolve(), options)
     assert resource.code_dir is not None
-    click.echo(assemble.summary(report, resource.code_dir, release=options.release))
+    if os.environ.get("SAMLINK_SYNC") == "1" and not options.release:
+        # Under `samlink sync` SAM zips this dir for upload, following links: hand it real,
+        # filtered files instead (no __pycache__, tests, editor files), as hard links.
+        from samlink import sync
+
+        scratch = Path.cwd() if makefile_list else None
+        count = sync.realize(report.dest, resource.code_dir, scratch)
+        click.echo(assemble.summary(report, resource.code_dir, mode="sync"))
+        click.echo(f"samlink: {resource_id}: sync build: {count} linked files as real files")
+        return 0
+    mode = "release" if options.release else "dev"
+    click.echo(assemble.summary(report, resource.code_dir, mode=mode))
     return 0
