@@ -208,17 +208,35 @@ def cache_verify(fix: bool, as_json: bool) -> None:
 @click.option("-e", "--event", help="Event JSON file, or - for standard input (default: {}).")
 @click.option("--env-vars", type=click.Path(path_type=Path), help="Environment overrides (JSON).")
 @click.option("--parameter-overrides", multiple=True, help="Key=Value template parameters.")
-@click.option("--docker/--no-docker", default=None,
-              help="Use sam local invoke (default: when a container engine answers).")
+@click.option(
+    "--docker/--no-docker",
+    default=None,
+    help="Use sam local invoke (default: when a container engine answers).",
+)
 @click.option("--no-build", is_flag=True, help="Do not rebuild a stale build dir first.")
-def invoke(function_id: str, template: Path, event: str | None, env_vars: Path | None,
-           parameter_overrides: tuple[str, ...], docker: bool | None, no_build: bool) -> None:
+def invoke(
+    function_id: str,
+    template: Path,
+    event: str | None,
+    env_vars: Path | None,
+    parameter_overrides: tuple[str, ...],
+    docker: bool | None,
+    no_build: bool,
+) -> None:
     """Run a built function as Lambda lays it out; the result JSON goes to stdout."""
     from samlink.commands import invoke as command
 
-    sys.exit(command.run(template, function_id, event=event, env_vars=env_vars,
-                         parameter_overrides=parameter_overrides, docker=docker,
-                         no_build=no_build))
+    sys.exit(
+        command.run(
+            template,
+            function_id,
+            event=event,
+            env_vars=env_vars,
+            parameter_overrides=parameter_overrides,
+            docker=docker,
+            no_build=no_build,
+        )
+    )
 
 
 @cli.command()
