@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -86,6 +87,13 @@ def manifest_files(entry: dict[str, Any], *, bookkeeping: bool = False) -> set[s
     }
 
 
+def half_installed(tmp: Path) -> bool:
+    """Whether a build in the store's temp dir has started writing files."""
+    with contextlib.suppress(FileNotFoundError):  # a tree may be published under our feet
+        return any(any(tree.iterdir()) for tree in tmp.glob("*/tree"))
+    return False
+
+
 # --- several real builds -------------------------------------------------------------------
 
 
@@ -145,8 +153,7 @@ def test_a_build_killed_mid_install_leaves_no_entry_a_later_build_trusts(
     try:
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
-            trees = list(tmp.glob("*/tree")) if tmp.is_dir() else []
-            if any(any(t.iterdir()) for t in trees):
+            if half_installed(tmp):
                 # Freeze the build, then look: files half installed, nothing published.
                 os.killpg(proc.pid, signal.SIGSTOP)
                 caught = not (published.exists() and any(published.iterdir()))
@@ -160,8 +167,7 @@ def test_a_build_killed_mid_install_leaves_no_entry_a_later_build_trusts(
 
     assert entries(project, env) == []
     assert len(store_tmp(env)) == 1  # the dead build's files, trusted by nobody
-    build = samlink_build(project, env, tmp_path / "build2")
-    assert "dependency files" in build.stdout
+    samlink_build(project, env, tmp_path / "build2")
     [entry] = entries(project, env)
     assert store_tmp(env) == []  # the next build of the key swept the dead one's files
     assert run([SAMLINK, "cache", "verify"], project, env).returncode == 0
