@@ -111,3 +111,32 @@ def test_plain_sam_local_invoke_mounts_symlinks_from_the_config(
         check=False,
     )
     assert "--mount_symlinks" in result.stdout + result.stderr
+
+
+def test_published_layer_comes_from_sams_layer_cache(
+    project: Path, tool_env: dict[str, str], tmp_path: Path
+) -> None:
+    import hashlib
+
+    arn = "arn:aws:lambda:us-east-1:123456789012:layer:shared-utils:3"
+    template = project / "template.yaml"
+    template.write_text(
+        template.read_text().replace(
+            "      CodeUri: other/\n", f"      CodeUri: other/\n      Layers:\n        - {arn}\n"
+        )
+    )
+    (project / "other" / "app.py").write_text(
+        "def handler(event, context):\n    import shared_utils\n    return shared_utils.NAME\n"
+    )
+    sam_build(project, tool_env)
+    home = tmp_path / "home"
+    env = {**tool_env, "HOME": str(home)}
+    missing = run([SAMLINK, "invoke", "OtherFunction"], project, env, check=False)
+    assert missing.returncode == 2 and arn in missing.stderr and "layer cache" in missing.stderr
+    # Where `sam local invoke` unzips a published layer (SAM's naming rule).
+    digest = hashlib.sha256(arn.encode()).hexdigest()[:10]
+    cached = home / ".aws-sam" / "layers-pkg" / f"shared-utils-3-{digest}" / "python"
+    cached.mkdir(parents=True)
+    (cached / "shared_utils.py").write_text("NAME = 'from the layer cache'\n")
+    result, _ = invoke(project, env, "OtherFunction")
+    assert result == "from the layer cache"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,11 +50,7 @@ def spec_from_template(
         if layer in template.resources:
             layer_dirs.append(builds / layer)
         else:
-            # SAM would download a published layer; samlink runs offline and says what is missing.
-            sys.stderr.write(
-                f"samlink: layer {layer} is not built from this template: left out "
-                "(use --docker to have SAM download it)\n"
-            )
+            layer_dirs.append(cached_layer(layer))
     return InvokeSpec(
         function_name=function_id,
         code_dir=builds / function_id,
@@ -69,6 +65,26 @@ def spec_from_template(
         memory_size=resource.memory_size,
         region=chosen_region,
     )
+
+
+def cached_layer(arn: str, cache: Path | None = None) -> Path:
+    """A published layer from SAM's local layer cache, where `sam local invoke` unzips it."""
+    # SAM names the folder <layer name>-<version>-<first 10 hex digits of sha256(arn)>.
+    parts = arn.rsplit(":", 2)
+    if not arn.startswith("arn:") or len(parts) != 3 or not parts[2].isdigit():
+        raise UsageError(
+            f"layer {arn} is neither in this template nor a layer version ARN",
+            "reference a LayerVersion of this template or a published layer's ARN",
+        )
+    digest = hashlib.sha256(arn.encode("utf-8")).hexdigest()[:10]
+    root = cache or Path.home() / ".aws-sam" / "layers-pkg"
+    folder = root / f"{parts[1]}-{parts[2]}-{digest}"
+    if not folder.is_dir():
+        raise UsageError(
+            f"layer {arn} is not in SAM's local layer cache ({folder})",
+            "run `sam local invoke` once where Docker runs to download it, or pass --docker",
+        )
+    return folder
 
 
 def _functions(template: Template) -> list[str]:
