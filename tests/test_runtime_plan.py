@@ -245,21 +245,24 @@ Resources:
 """
 
 
-def test_spec_from_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_spec_from_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     template = _touch(tmp_path / "template.yaml", TEMPLATE)
     (tmp_path / "hello_world").mkdir()
     (tmp_path / "deps").mkdir()
+    # The published layer, as `sam local invoke` caches it: <name>-<version>-<sha256(arn)[:10]>.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    published = tmp_path / "home" / ".aws-sam" / "layers-pkg" / "published-1-9e2d866d79"
+    published.mkdir(parents=True)
     spec = spec_from_template(
         template, "HelloFunction", parameter_overrides={"Stage": "prod"}, region="eu-west-1"
     )
     builds = tmp_path / ".aws-sam" / "build"
     assert spec.code_dir == builds / "HelloFunction"
-    assert spec.layer_dirs == (builds / "DepsLayer",)
+    assert spec.layer_dirs == (builds / "DepsLayer", published)
     assert (spec.handler, spec.runtime, spec.timeout, spec.memory_size) == (
         "app.lambda_handler", "python3.12", 7, 512,
     )  # fmt: skip
     assert spec.environment == {"STAGE": "prod", "TABLE": "orders"}
     assert spec.region == "eu-west-1"
-    assert "published:1 is not built from this template" in capsys.readouterr().err
     with pytest.raises(UsageError, match="is a layer"):
         spec_from_template(template, "DepsLayer")
