@@ -38,6 +38,8 @@ def test_hello_world_live_edits_then_pinned(
     args = ["--build-in-source"] if in_source else []
     built = sam_build(project, tool_env, *args)
     assert "DEV BUILD with live links" in built.stdout + built.stderr
+    # Where plain SAM cannot mount the links, the build output says so and names the way out.
+    assert "`sam local start-api`/`start-lambda` cannot" in built.stdout + built.stderr
     build_dir = project / ".aws-sam" / "build" / "HelloWorldFunction"
     assert message(call_handler(build_dir)) == "hello world from sam-sync-test-upstream 1.1.0.dev0"
 

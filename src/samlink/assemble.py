@@ -465,5 +465,9 @@ def summary(report: BuildReport, code_dir: Path, *, mode: str) -> str:
         lines.append(f"samlink:   {project.info.name} -> {project.info.root} ({project.origin})")
     for item in report.materialized:
         lines.append(f"samlink:   copied, not live (refresh with `samlink watch`): {item}")
+    lines.append(
+        "samlink: `sam local invoke` mounts these links (mount_symlinks, SAM >= 1.134); "
+        "`sam local start-api`/`start-lambda` cannot: use `samlink invoke` there"
+    )
     lines.append("samlink: to deploy, build with SAMLINK_RELEASE=1 and run `samlink check`")
     return "\n".join(lines)

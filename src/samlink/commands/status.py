@@ -91,6 +91,7 @@ def build_state(project_dir: Path, resource: Any, registry: list[links.Link]) ->
             stale.append(f"new top-level file(s) {', '.join(new)} need a rebuild")
     return {
         "built": True,
+        "release": bool(record.get("release")),
         "stale": stale,
         "links": sorted(built_links),
         "materialized": record.get("materialized", []),
@@ -135,4 +136,9 @@ def run(template_path: Path, *, as_json: bool) -> int:
             state = "; ".join(parts)
         table.add_row(item["id"], item["kind"], item["runtime"] or "-", state)
     console.print(table)
+    if any(item.get("built") and not item.get("release") for item in report["resources"]):
+        console.print(
+            "dev builds hold links: `sam local invoke` mounts them (samlink init turned on "
+            "mount_symlinks); `sam local start-api`/`start-lambda` cannot, use `samlink invoke`"
+        )
     return 0
