@@ -39,6 +39,12 @@ def run(
         _bring_up_to_date(template, function_id, docker=use_docker)
     if use_docker:
         runtime.check_sam_version()
+        from samlink.doctor import check_engine_paths
+
+        # A VM-based engine mounts link targets outside its shared folders as empty dirs.
+        for finding in check_engine_paths(template):
+            if finding.status != "ok":
+                click.echo(f"samlink: warning: {finding.message} (fix: {finding.fix})", err=True)
         argv = runtime.sam_local_invoke_argv(
             function_id,
             template=runtime.built_template(template.path),
