@@ -6,20 +6,24 @@ Each run is what `sam build` triggers for one function whose inputs did not chan
 wiped the build dir, copied the code dir to a temp dir, and runs `make build-<Id>` there with
 ARTIFACTS_DIR set. Rows:
 - `cp -al` of the store entry's tree into an empty dir: the floor for any hard-link build;
-- samlink's generated make target (`samlink build`), the store already holding the entry;
+- samlink's generated make target (`samlink build`), the store already holding the entry: the
+  fast path (samlink.fastpath replays the last build's plan), checked to be taken;
+- the same with the plan deleted first: the full build (CLI, template, store lookup);
 - the seed's Makefile: `pip install -r requirements.txt -t $(ARTIFACTS_DIR)` every time.
-A second table splits the samlink row into its parts (interpreter, imports, each build step).
+Two more tables split the fast path and the full build into their parts.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -67,34 +71,29 @@ names = ["imports (in-process, after start-up)", "template parse", "pip configur
 print(json.dumps(dict(zip(names, [b - a for a, b in zip(t, t[1:])]))))
 """
 IMPORTS = "import samlink.cli, samlink.commands.build, samlink.assemble"
-# What a stdlib-only fast path for "nothing changed" would cost: start Python, stat the build's
-# inputs, read the entry's manifest, hard-link its files, link the code. A prototype to size a
-# proposal, not samlink's code path.
-FAST_PATH = r"""
-import json, os, sys
-manifest, dest, *inputs = sys.argv[1:]
-for path in inputs:
-    os.stat(path)
-tree = os.path.join(os.path.dirname(manifest), "tree")
-with open(manifest, "rb") as f:
-    rows = json.loads(f.read())["files"]
-link, mkdir, symlink = os.link, os.mkdir, os.symlink
-for row in rows:
-    kind, rel = row[0], row[1]
-    if kind == "d":
-        mkdir(dest + "/" + rel)
-    elif kind == "f":
-        link(tree + "/" + rel, dest + "/" + rel)
-    else:
-        symlink(row[2], dest + "/" + rel)
-symlink(os.path.abspath(inputs[-1]), dest + "/app.py")
+# The fast path's stages, timed inside one process with samlink.fastpath's own functions.
+FAST_STAGES = r"""
+import os, sys, time
+t = [time.perf_counter()]
+import marshal
+from samlink import fastpath
+t.append(time.perf_counter())
+template, resource, dest = sys.argv[1:]
+with open(fastpath.plan_path(os.path.dirname(template), resource), "rb") as f:
+    plan = marshal.loads(f.read())
+t.append(time.perf_counter())
+fastpath.check(plan, template, resource)
+t.append(time.perf_counter())
+fastpath.materialize(plan["tree"], dest, plan["top"], plan["halves"], plan["symlinks"])
+t.append(time.perf_counter())
+fastpath.apply(dest, plan["ops"])
+fastpath.touch(plan["marker"])
+t.append(time.perf_counter())
+names = ["fast path: import samlink.fastpath", "fast path: plan read (marshal)",
+         "fast path: stamp check (stat, listdir, env digest)",
+         "fast path: materialize (mkdir + hard links)", "fast path: links to code, marker"]
+print(repr(dict(zip(names, [b - a for a, b in zip(t, t[1:])]))))
 """
-PIP_CONFIG_FILES = [
-    Path("/etc/xdg/pip/pip.conf"),
-    Path("/etc/pip.conf"),
-    Path.home() / ".pip" / "pip.conf",
-    Path.home() / ".config" / "pip" / "pip.conf",
-]
 GROUPS = ("click", "ruamel", "rich", "packaging", "uv", "samlink")
 
 
@@ -153,22 +152,25 @@ def main() -> None:
                 settle()
             return timed(["cp", "-al", entry_tree, copy_dest], work, env)
 
-        manifest = entry_tree.parent / "manifest.json"
-        code_dir = samlink_project / code
-        inputs = [
-            samlink_project / "template.yaml",
-            code_dir / "requirements.txt",
-            # pip's configuration files: the key depends on them
-            *[p for p in PIP_CONFIG_FILES if p.exists()],
-            code_dir / "app.py",
-        ]
-        fast: list[str | Path] = [BIN / "python", "-c", FAST_PATH, manifest, artifacts, *inputs]
+        plan = samlink_project / ".samlink" / "builds" / f"{function_id}.plan"
+
+        def full_build() -> float:
+            plan.unlink(missing_ok=True)  # untimed: the full build then makes a new one
+            return timed(make_target(samlink_project), scratch[samlink_project], make_env)
+
+        # The fast row must be the fast path: a plan exists and is replayed (a full build
+        # after the project's files are a second old leaves one).
+        time.sleep(1.1)
+        fresh_artifacts()
+        full_build()
+        fresh_artifacts()
+        _check_fast_path(make_target(samlink_project), scratch[samlink_project], make_env)
 
         floor = Row("cp -al of the same tree (floor)")
-        warm = Row("samlink build via make, warm store")
-        prototype = Row(
-            "prototype: stdlib-only fast path",
-            note="python start, stat inputs, read manifest, link (not samlink's code)",
+        warm = Row("samlink build via make, warm store", note="fast path: the plan replayed")
+        full = Row(
+            "samlink build via make, warm store, full build",
+            note="plan deleted first: CLI, template, store lookup",
         )
         seed = Row("seed Makefile: pip install -t", note="pip's download cache warm")
         rows = [
@@ -178,7 +180,7 @@ def main() -> None:
                 lambda: timed(make_target(samlink_project), scratch[samlink_project], make_env),
                 runs,
             ),
-            (prototype, lambda: timed(fast, work, env), runs),
+            (full, full_build, runs),
             (
                 seed,
                 lambda: timed(make_target(seed_project), scratch[seed_project], make_env),
@@ -202,17 +204,31 @@ def main() -> None:
             "(in a temp copy of the code dir, empty `ARTIFACTS_DIR`). Store and project on "
             f"one filesystem. {machine()}; {tool_version([BIN / 'uv', '--version'], env)}.",
             "",
-            table([floor, warm, prototype, seed, first], reference=floor),
+            table([floor, warm, full, seed, first], reference=floor),
             f"Target: warm build within 1.5x of `cp -al`: **{target_met}** ({ratio:.2f}x).",
             "",
             "Where a warm build's time goes (medians; the stages are timed inside one process "
-            "with samlink's API, imports with `python -X importtime`, self time grouped by "
-            "top-level package):",
+            "with samlink's API, the full build's imports with `python -X importtime`, self "
+            "time grouped by top-level package):",
             "",
             _parts_table(parts),
         ]
     )
     publish("warm_build", markdown, write=not args.no_write)
+
+
+def _check_fast_path(cmd: list[str | Path], cwd: Path, env: dict[str, str]) -> None:
+    """Stop the benchmark unless the make target replays the plan (SAMLINK_DEBUG says so)."""
+    result = subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env={**env, "SAMLINK_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "samlink: fast path: replayed the plan" not in result.stderr:
+        sys.exit(f"the warm build did not take the fast path:\n{result.stderr[-3000:]}")
 
 
 def settle() -> None:
@@ -282,6 +298,22 @@ def _breakdown(
         if result.returncode != 0:
             sys.exit(f"stage timing failed:\n{result.stderr[-3000:]}")
         for name, seconds in json.loads(result.stdout.strip().splitlines()[-1]).items():
+            samples[name].append(seconds)
+        fast_dest = work / "fast-stages"
+        if fast_dest.exists():
+            subprocess.run(["rm", "-rf", str(fast_dest)], check=True)
+        settle()
+        template = str((project / "template.yaml").resolve())
+        result = subprocess.run(
+            [python, "-c", FAST_STAGES, template, function_id, str(fast_dest)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            sys.exit(f"fast path stage timing failed:\n{result.stderr[-3000:]}")
+        for name, seconds in ast.literal_eval(result.stdout.strip().splitlines()[-1]).items():
             samples[name].append(seconds)
     return {name: statistics.median(values) for name, values in samples.items()}
 

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from samlink import atomicfile, links, requirements
+from samlink import __version__, atomicfile, fastpath, installer, links, requirements, store
 from samlink.errors import UsageError
+from samlink.fastpath import Op
 from samlink.installer import (
     IndexOptions,
+    Installer,
     InstallSpec,
     check_wheel_tags,
     merge_index,
@@ -40,7 +43,7 @@ from samlink.project import (
     copy_for_build,
     is_python_project,
 )
-from samlink.store import Store
+from samlink.store import Entry, Store
 from samlink.target import Target, target_for
 from samlink.template import Resource
 
@@ -90,10 +93,23 @@ class BuildReport:
 
 
 def build(
-    resource: Resource, project_dir: Path, artifacts_dir: Path, options: Options
+    resource: Resource,
+    project_dir: Path,
+    artifacts_dir: Path,
+    options: Options,
+    *,
+    template: Path | None = None,
 ) -> BuildReport:
-    """Fill `artifacts_dir` for one function or layer."""
+    """Fill `artifacts_dir` for one function or layer.
+
+    With `template` (the resolved path the resource comes from), the build also leaves a plan
+    that `samlink.fastpath` replays while none of the build's inputs change.
+    """
     started = time.monotonic()
+    started_ns = time.time_ns()
+    if template is not None:
+        # A build that fails, or cannot be replayed, must not leave an older plan behind.
+        fastpath.drop_plan(str(project_dir), resource.logical_id)
     if not resource.managed or resource.code_dir is None or resource.runtime is None:
         raise UsageError(
             f"{resource.logical_id} is not managed by samlink: {resource.reason}",
@@ -108,19 +124,42 @@ def build(
     # from copies; their dependencies go through the store like anyone else's.
     vendored = local_projects(project_dir, reqs) if options.release and options.allow_local else []
     spec = install_spec(reqs, linked + vendored, target, options)
-    installer = resolve_installer(options.installer)
+    tool = resolve_installer(options.installer)
     dest.mkdir(parents=True, exist_ok=True)
-    _entry, report.files = Store().provide(spec, target, installer, dest, refresh=options.refresh)
+    entry, report.files = Store().provide(spec, target, tool, dest, refresh=options.refresh)
+    # Every later step is an Op, applied by the same code that replays a plan.
+    steps: list[Op] = []
     for project in linked:
-        _remove_installed(dest, project.info.name)
-        report.materialized += _link_project(project, dest)
+        ops = _removal_ops(dest, project.info.name) + _project_ops(project)
+        report.materialized += fastpath.apply(str(dest), ops)
+        steps += ops
         report.linked.append(project)
     for project in vendored:
-        _remove_installed(dest, project.info.name)
+        fastpath.apply(str(dest), _removal_ops(dest, project.info.name))
         report.files += vendor(project.info.root, target, dest)
-    report.code_links = _place_code(resource.code_dir, dest, release=options.release)
+    code_ops = _code_ops(resource.code_dir, release=options.release)
+    fastpath.apply(str(dest), code_ops)
+    steps += code_ops
+    report.code_links = [op[1] for op in code_ops]
     report.seconds = time.monotonic() - started
-    _write_record(project_dir, resource, report, reqs, release=options.release)
+    record = _write_record(project_dir, resource, report, reqs, release=options.release)
+    if template is not None and record is not None and not vendored:
+        plan = _plan(
+            template,
+            project_dir,
+            resource,
+            report,
+            reqs,
+            spec,
+            tool,
+            entry,
+            steps,
+            release=options.release,
+        )
+        if plan is not None:
+            plan["record"] = record
+            plan["stamp"] = fastpath.make_stamp(plan.pop("inputs"), started_ns)
+            _save_plan(project_dir, entry, plan)
     return report
 
 
@@ -280,85 +319,49 @@ def _unpack_wheel(archive: zipfile.ZipFile, dest: Path) -> int:
     return len(rows)
 
 
-def _remove_installed(dest: Path, name: str) -> None:
-    """Drop an installed copy of a linked distribution (pulled in as someone else's dependency)."""
+def _removal_ops(dest: Path, name: str) -> list[Op]:
+    """Dropping an installed copy of a linked distribution (pulled in as someone's dependency)."""
     key = canonicalize_name(name)
-    for info in dest.glob("*.dist-info"):
+    ops: list[Op] = []
+    for info in sorted(dest.glob("*.dist-info")):
         if canonicalize_name(info.name.rsplit("-", 1)[0]) != key:
             continue
         record = info / "RECORD"
         if record.is_file():
             for row in record.read_text(encoding="utf-8").splitlines():
                 relative = row.split(",", 1)[0]
-                target = dest / relative
-                # Unlinking a hard link leaves the store's copy alone.
-                if relative and not relative.startswith("..") and target.is_file():
-                    target.unlink()
-        shutil.rmtree(info)
+                if relative and not relative.startswith("..") and not os.path.isabs(relative):
+                    ops.append(("unlink", relative))  # a hard link: the store's copy stays
+        ops.append(("rmtree", info.name))
+    return ops
 
 
-def _link_project(project: LinkedProject, dest: Path) -> list[str]:
+def _project_ops(project: LinkedProject) -> list[Op]:
     """Top-level links to a linked project's import packages, plus its dist-info."""
     info = project.info
-    materialized: list[str] = []
+    ops: list[Op] = []
     for root in info.imports:
-        if root.kind == "namespace":
-            materialized += _place_namespace(info, root.name, root.source, root.path_root, dest)
-            continue
-        _replace_with_link(dest / root.name, root.source)
-    _write_dist_info(info, dest)
-    return materialized
-
-
-def _place_namespace(
-    info: ProjectInfo, name: str, source: Path, path_root: Path, dest: Path
-) -> list[str]:
-    if path_root.resolve() != info.root.resolve():
-        # src layout: the source root holds only the project's packages, so it may be exposed,
-        # under a name no import can reach, and put on sys.path by a relative .pth line.
-        alias = f"_samlink-{canonicalize_name(info.name)}"
-        _replace_with_link(dest / alias, path_root)
-        atomicfile.write_text(dest / f"{alias}.pth", alias + "\n")
-        return []
-    # Flat layout: the source root is the project root (.git, tests...): copy real files instead.
-    copied = []
-    for file in _walk_sources(source):
-        relative = file.relative_to(path_root)
-        target = dest / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() or target.is_symlink():
-            target.unlink()
-        shutil.copy2(file, target)
-        copied.append(str(relative))
-    return [f"{name} ({len(copied)} files copied from {source})"]
-
-
-def _walk_sources(root: Path) -> Iterable[Path]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
-        for name in files:
-            if not name.endswith(_SKIP_SUFFIXES):
-                yield Path(folder) / name
-
-
-def _write_dist_info(info: ProjectInfo, dest: Path) -> None:
-    name = canonicalize_name(info.name).replace("-", "_")
-    folder = dest / f"{name}-{info.version}.dist-info"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "METADATA").write_text(info.metadata, encoding="utf-8")
-    (folder / "INSTALLER").write_text("samlink\n", encoding="utf-8")
-    (folder / "RECORD").write_text(
-        "".join(f"{folder.name}/{f},,\n" for f in ("METADATA", "INSTALLER", "RECORD")),
-        encoding="utf-8",
-    )
-
-
-def _replace_with_link(path: Path, target: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-    path.symlink_to(target)
+        if root.kind != "namespace":
+            ops.append(("symlink", root.name, str(root.source)))
+        elif root.path_root.resolve() != info.root.resolve():
+            # src layout: the source root holds only the project's packages, so it may be
+            # exposed, under a name no import can reach, and put on sys.path by a relative .pth.
+            alias = f"_samlink-{canonicalize_name(info.name)}"
+            ops += [
+                ("symlink", alias, str(root.path_root)),
+                ("write", f"{alias}.pth", alias + "\n"),
+            ]
+        else:
+            # Flat layout: the source root is the project root (.git, tests...): real files.
+            ops.append(("namespace", root.name, str(root.source), str(root.path_root)))
+    folder = f"{canonicalize_name(info.name).replace('-', '_')}-{info.version}.dist-info"
+    record = "".join(f"{folder}/{f},,\n" for f in ("METADATA", "INSTALLER", "RECORD"))
+    ops += [
+        ("write", f"{folder}/METADATA", info.metadata),
+        ("write", f"{folder}/INSTALLER", "samlink\n"),
+        ("write", f"{folder}/RECORD", record),
+    ]
+    return ops
 
 
 def code_entries(code_dir: Path) -> list[Path]:
@@ -376,25 +379,11 @@ def code_entries(code_dir: Path) -> list[Path]:
     return entries
 
 
-def _place_code(code_dir: Path, dest: Path, *, release: bool) -> list[str]:
-    placed = []
-    for entry in code_entries(code_dir):
-        target = dest / entry.name
-        if release:
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            elif target.is_dir():
-                shutil.rmtree(target)
-            if entry.is_dir():
-                shutil.copytree(
-                    entry, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-                )
-            else:
-                shutil.copy2(entry, target)
-        else:
-            _replace_with_link(target, entry.resolve())
-        placed.append(entry.name)
-    return placed
+def _code_ops(code_dir: Path, *, release: bool) -> list[Op]:
+    """The function's own code: linked (live) in dev builds, copied in release builds."""
+    if release:
+        return [("copy", entry.name, str(entry)) for entry in code_entries(code_dir)]
+    return [("symlink", entry.name, str(entry.resolve())) for entry in code_entries(code_dir)]
 
 
 def _write_record(
@@ -404,7 +393,7 @@ def _write_record(
     reqs: requirements.RequirementsFile,
     *,
     release: bool,
-) -> None:
+) -> dict[str, Any] | None:
     """What this build used, so `status` and `invoke` can tell when it is stale."""
     record = {
         "resource": resource.logical_id,
@@ -424,11 +413,13 @@ def _write_record(
         "code": report.code_links,
         "materialized": report.materialized,
     }
-    path = links.state_dir(project_dir) / "builds" / f"{resource.logical_id}.json"
+    path = Path(fastpath.record_path(str(project_dir), resource.logical_id))
     try:
         atomicfile.write_text(path, json.dumps(record, indent=2) + "\n")
     except OSError as exc:  # a read-only project (e.g. in a container): the build itself is fine
         print(f"samlink: could not record the build in {path}: {exc}", file=sys.stderr)
+        return None
+    return record
 
 
 def _mtime(path: Path) -> float:
@@ -443,31 +434,152 @@ def summary(report: BuildReport, code_dir: Path, *, mode: str) -> str:
 
     `mode` is "dev", "release" or "sync" (a dev build that `samlink sync` uploads as files).
     """
-    name = report.resource
-    lines = [f"samlink: {name}: {report.files} dependency files in {report.seconds:.2f}s"]
-    if mode == "release":
-        lines.append(f"samlink: {name}: RELEASE build, real files only")
-        return "\n".join(lines)
-    if mode == "sync":
-        linked = ", ".join(p.info.name for p in report.linked) or "no linked library"
-        lines.append(
-            f"samlink: {name}: SYNC build for a dev stack: the function code and {linked}, "
-            "as they are on this machine now"
+    data = summary_data(report, code_dir, release=mode == "release")
+    return fastpath.render_summary(report.resource, data, mode=mode)
+
+
+def summary_data(report: BuildReport, code_dir: Path, *, release: bool) -> dict[str, Any]:
+    """What `fastpath.render_summary` and `fastpath.finish` need of a build."""
+    return {
+        "files": report.files,
+        "seconds": report.seconds,
+        "release": release,
+        "code_dir": str(code_dir),
+        "code_linked": bool(report.code_links),
+        "linked": [(p.info.name, str(p.info.root), p.origin) for p in report.linked],
+        "materialized": list(report.materialized),
+    }
+
+
+# --- the plan a warm build replays (samlink.fastpath) -----------------------------------------
+
+
+def _plan(
+    template: Path,
+    project_dir: Path,
+    resource: Resource,
+    report: BuildReport,
+    reqs: requirements.RequirementsFile,
+    spec: InstallSpec,
+    tool: Installer,
+    entry: Entry,
+    steps: list[Op],
+    *,
+    release: bool,
+) -> dict[str, Any] | None:
+    """The plan of this build, with `inputs` still to be stamped; None when it cannot be
+    replayed safely."""
+    assert resource.code_dir is not None
+    inputs = _stamp_inputs(template, project_dir, resource.code_dir, reqs, report, spec, tool)
+    if inputs is None:
+        return None
+    inputs.append(("m", str(entry.manifest)))  # the entry itself: replaced means another tree
+    env_extra = sorted(
+        {name for file in reqs.files for name in requirements._ENV_VAR.findall(_text(file))}
+    )
+    expires = None
+    if not store.is_pinned(spec):  # as the store: unpinned sets are re-resolved now and then
+        expires = entry.created + store.ttl_hours() * 3600
+    return {
+        "format": fastpath.PLAN_FORMAT,
+        "samlink": __version__,
+        "prefix": sys.prefix,
+        "template": str(template),
+        "id": resource.logical_id,
+        "kind": resource.kind,
+        "env": fastpath.env_digest(os.environ, env_extra),
+        "env_extra": env_extra,
+        "inputs": inputs,
+        "expires": expires,
+        "tree": str(entry.path),
+        "marker": str(entry.path.parent / "last-used"),
+        "ops": steps,
+        "summary": summary_data(report, resource.code_dir, release=release),
+    }
+
+
+def _stamp_inputs(
+    template: Path,
+    project_dir: Path,
+    code_dir: Path,
+    reqs: requirements.RequirementsFile,
+    report: BuildReport,
+    spec: InstallSpec,
+    tool: Installer,
+) -> list[tuple[str, str]] | None:
+    """Every file and folder the build's result depends on (see fastpath.observe)."""
+    if store._local_paths(spec):
+        return None  # the store key hashes those trees whole: no cheap stamp
+    inputs = [
+        ("f", str(template)),
+        ("f", str(links.state_dir(project_dir) / "links.json")),
+        ("f", str(code_dir / "requirements.txt")),
+        *[("f", str(p)) for p in reqs.files],
+        ("d", str(code_dir)),  # a new top-level file is a new link
+        ("r", str(code_dir)),  # links point into the real code dir
+    ]
+    with os.scandir(code_dir) as it:  # a folder that becomes a project or a venv is left out
+        for item in it:
+            if not item.name.startswith(".") and item.is_dir():
+                for name in ("pyvenv.cfg", "pyproject.toml", "setup.py", "setup.cfg"):
+                    inputs.append(("f", os.path.join(item.path, name)))
+    for project in report.linked:  # what project.fingerprint covers
+        root = project.info.root
+        inputs += [("d", str(root)), ("d", str(root / "src"))]
+        inputs += [("f", str(root / name)) for name in ("pyproject.toml", "setup.cfg", "setup.py")]
+    environ = os.environ
+    inputs += [("f", str(p)) for p in installer._pip_config_files(environ)]
+    if sys.platform == "darwin":
+        home = Path(environ.get("HOME") or os.path.expanduser("~"))
+        inputs.append(("f", str(home / "Library/Application Support/pip")))
+    settings = installer.pip_settings()
+    for key in ("find-links", "extra-index-url"):
+        for value in settings.get(key, "").split():
+            # pip skips locations that do not exist: one that appears changes the build.
+            if value.startswith("file:"):
+                inputs.append(("f", unquote(urlsplit(value).path)))
+            elif "://" not in value:
+                path = os.path.expanduser(value)
+                if not os.path.isabs(path):
+                    return None  # relative to the cwd, which is a new temp dir in every build
+                inputs.append(("f", path))
+    for location in spec.index.find_links:  # the store key lists these folders
+        path = location.removeprefix("file://")
+        if "://" not in path:
+            inputs.append(("l", path))
+    if tool.name == "uv" and tool.executable:
+        inputs.append(("f", tool.executable))
+    elif tool.name == "uv":
+        return None
+    else:
+        found = importlib.util.find_spec("pip")
+        if found is None or found.origin is None:
+            return None
+        inputs.append(("f", found.origin))
+    return inputs
+
+
+def _save_plan(project_dir: Path, entry: Entry, plan: dict[str, Any]) -> None:
+    if plan["stamp"] is None:
+        return  # an input changed while this build ran: the next build starts afresh
+    try:
+        manifest = json.loads(entry.manifest.read_bytes())
+        if manifest["id"] != entry.build_id:
+            return  # replaced under our feet (a refresh elsewhere)
+        rows = manifest["files"]
+        plan["top"], plan["halves"] = fastpath.split_tree(
+            [row[1] for row in rows if row[0] == "d"], [row[1] for row in rows if row[0] == "f"]
         )
-        return "\n".join(lines)
-    lines.append(
-        f"samlink: {name}: DEV BUILD with live links to this machine's files "
-        "(`sam deploy` would ship them as they are now):"
-    )
-    if report.code_links:
-        lines.append(f"samlink:   function code -> {code_dir}")
-    for project in report.linked:
-        lines.append(f"samlink:   {project.info.name} -> {project.info.root} ({project.origin})")
-    for item in report.materialized:
-        lines.append(f"samlink:   copied, not live (refresh with `samlink watch`): {item}")
-    lines.append(
-        "samlink: `sam local invoke` mounts these links (mount_symlinks, SAM >= 1.134); "
-        "`sam local start-api`/`start-lambda` cannot: use `samlink invoke` there"
-    )
-    lines.append("samlink: to deploy, build with SAMLINK_RELEASE=1 and run `samlink check`")
-    return "\n".join(lines)
+        plan["symlinks"] = [(row[1], row[2]) for row in rows if row[0] == "l"]
+        record = fastpath.record_path(str(project_dir), plan["id"])
+        plan["record_stamp"] = fastpath.observe("f", record)
+        fastpath.save_plan(str(project_dir), plan)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"samlink: could not save the build's plan: {exc}", file=sys.stderr)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""

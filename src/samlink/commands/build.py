@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import click
-
-from samlink import assemble, makefile
+from samlink import assemble, fastpath, makefile
 from samlink.errors import UsageError
 from samlink.template import load_template
 
@@ -28,18 +26,10 @@ def run(
         template_path = template or Path("template.yaml")
     model = load_template(template_path.resolve())
     resource = model.get(resource_id)
-    report = assemble.build(resource, model.path.parent, Path(artifacts).resolve(), options)
+    report = assemble.build(
+        resource, model.path.parent, Path(artifacts).resolve(), options, template=model.path
+    )
     assert resource.code_dir is not None
-    if os.environ.get("SAMLINK_SYNC") == "1" and not options.release:
-        # Under `samlink sync` SAM zips this dir for upload, following links: hand it real,
-        # filtered files instead (no __pycache__, tests, editor files), as hard links.
-        from samlink import sync
-
-        scratch = Path.cwd() if makefile_list else None
-        count = sync.realize(report.dest, resource.code_dir, scratch)
-        click.echo(assemble.summary(report, resource.code_dir, mode="sync"))
-        click.echo(f"samlink: {resource_id}: sync build: {count} linked files as real files")
-        return 0
-    mode = "release" if options.release else "dev"
-    click.echo(assemble.summary(report, resource.code_dir, mode=mode))
+    summary = assemble.summary_data(report, resource.code_dir, release=options.release)
+    fastpath.finish(report.resource, str(report.dest), summary, makefile=bool(makefile_list))
     return 0
