@@ -346,7 +346,7 @@ def _fill(prefix: str, source: str, dirs: Sequence[str], files: Sequence[str]) -
             mkdir(prefix + rel)
     except FileExistsError:  # not an empty dir: redo with the store's care (idempotent)
         for rel in dirs:
-            _make_dir(prefix + rel)
+            make_dir(prefix + rel)
     try:
         for rel in files:
             link(source + rel, prefix + rel)
@@ -355,7 +355,8 @@ def _fill(prefix: str, source: str, dirs: Sequence[str], files: Sequence[str]) -
             _link(source + rel, prefix + rel)
 
 
-def _make_dir(path: str) -> None:
+def make_dir(path: str) -> None:
+    """Make a dir for a build tree, replacing a file or a symlink that stands in its place."""
     try:
         os.mkdir(path)
     except FileExistsError:

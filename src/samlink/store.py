@@ -40,6 +40,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from samlink.errors import BuildError, UsageError
+from samlink.fastpath import make_dir
 from samlink.installer import IndexOptions, Installer, InstallSpec, install
 from samlink.target import Target
 
@@ -196,7 +197,7 @@ class Store:
             kind, rel = row[0], row[1]
             dst = f"{dst_root}/{rel}"
             if kind == "d":
-                _make_dir(dst)
+                make_dir(dst)
                 continue
             if kind == "l":
                 _replace_with_symlink(row[2], dst)
@@ -722,16 +723,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _make_dir(path: str) -> None:
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        # Never merge into a symlinked directory: it may point into someone's source tree.
-        if os.path.islink(path) or not os.path.isdir(path):
-            _clear(path)
-            os.mkdir(path)
 
 
 def _link(src: str, dst: str, key: str, rel: str) -> None:
