@@ -3,7 +3,7 @@
     .venv/bin/python bench/cold_install.py [--quick] [--runs N] [--no-write] [--keep]
 
 Each run installs numpy + pandas for python3.12/x86_64 into an empty dir through
-`samlink.installer.install` (the exact uv / pip command lines a store miss runs), in a fresh
+`samlink.build.installer.install` (the exact uv / pip command lines a store miss runs), in a fresh
 process. "empty caches": the installer's download/wheel cache is a new empty dir for every run,
 so packages come from the index (PyPI here). "warm cache": the installer's cache already holds
 them (a developer machine after the first install). Rows are interleaved run by run.
@@ -27,9 +27,15 @@ from report import publish, table
 INSTALL = r"""
 import sys
 from pathlib import Path
-from samlink.installer import IndexOptions, InstallSpec, install, merge_index, pip_configuration
-from samlink.installer import resolve_installer
-from samlink.target import target_for
+from samlink.build.installer import (
+    IndexOptions,
+    InstallSpec,
+    install,
+    merge_index,
+    pip_configuration,
+    resolve_installer,
+)
+from samlink.model.target import target_for
 name, dest, runtime, architecture, *requirements = sys.argv[1:]
 # The index settings a samlink build would use here: pip's configuration, merged.
 spec = InstallSpec(tuple(requirements), index=merge_index(IndexOptions(), pip_configuration()))

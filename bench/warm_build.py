@@ -7,7 +7,7 @@ wiped the build dir, copied the code dir to a temp dir, and runs `make build-<Id
 ARTIFACTS_DIR set. Rows:
 - `cp -al` of the store entry's tree into an empty dir: the floor for any hard-link build;
 - samlink's generated make target (`samlink build`), the store already holding the entry: the
-  fast path (samlink.fastpath replays the last build's plan), checked to be taken;
+  fast path (samlink.build.plan replays the last build's plan), checked to be taken;
 - the same with the plan deleted first: the full build (CLI, template, store lookup);
 - the seed's Makefile: `pip install -r requirements.txt -t $(ARTIFACTS_DIR)` every time.
 Two more tables split the fast path and the full build into their parts.
@@ -37,11 +37,12 @@ STAGES = r"""
 import json, sys, time
 from pathlib import Path
 t = [time.perf_counter()]
-from samlink import assemble, requirements
-from samlink.installer import pip_configuration, resolve_installer
-from samlink.store import Store
-from samlink.target import target_for
-from samlink.template import load_template
+from samlink.build import assemble
+from samlink.model import requirements
+from samlink.build.installer import pip_configuration, resolve_installer
+from samlink.build.store import Store
+from samlink.model.target import target_for
+from samlink.model.template import load_template
 t.append(time.perf_counter())
 template = load_template(Path(sys.argv[1]))
 resource = template.get(sys.argv[2])
@@ -70,26 +71,27 @@ names = ["imports (in-process, after start-up)", "template parse", "pip configur
          "assemble.build end to end (all of the above but imports)"]
 print(json.dumps(dict(zip(names, [b - a for a, b in zip(t, t[1:])]))))
 """
-IMPORTS = "import samlink.cli, samlink.commands.build, samlink.assemble"
-# The fast path's stages, timed inside one process with samlink.fastpath's own functions.
+IMPORTS = "import samlink.cli, samlink.commands.build, samlink.build.assemble"
+# The fast path's stages, timed in one process with samlink.build.plan's and .tree's functions.
 FAST_STAGES = r"""
 import os, sys, time
 t = [time.perf_counter()]
 import marshal
-from samlink import fastpath
+import samlink.entry
+from samlink.build import plan as plans, tree
 t.append(time.perf_counter())
 template, resource, dest = sys.argv[1:]
-with open(fastpath.plan_path(os.path.dirname(template), resource), "rb") as f:
+with open(plans.plan_path(os.path.dirname(template), resource), "rb") as f:
     plan = marshal.loads(f.read())
 t.append(time.perf_counter())
-fastpath.check(plan, template, resource)
+plans.check(plan, template, resource)
 t.append(time.perf_counter())
-fastpath.materialize(plan["tree"], dest, plan["top"], plan["halves"], plan["symlinks"])
+tree.materialize(plan["tree"], dest, plan["top"], plan["halves"], plan["symlinks"])
 t.append(time.perf_counter())
-fastpath.apply(dest, plan["ops"])
-fastpath.touch(plan["marker"])
+tree.apply(dest, plan["ops"])
+tree.touch(plan["marker"])
 t.append(time.perf_counter())
-names = ["fast path: import samlink.fastpath", "fast path: plan read (marshal)",
+names = ["fast path: import samlink.entry", "fast path: plan read (marshal)",
          "fast path: stamp check (stat, listdir, env digest)",
          "fast path: materialize (mkdir + hard links)", "fast path: links to code, marker"]
 print(repr(dict(zip(names, [b - a for a, b in zip(t, t[1:])]))))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, call_handler, copy_example, copy_lib, python_for, run, sam_build
-from samlink.elf import read_elf
+from samlink.audit.elf import read_elf
 
 pytestmark = pytest.mark.sam
 

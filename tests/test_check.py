@@ -400,7 +400,7 @@ def test_pre_commit_hook_runs_check_on_sources() -> None:
 def test_docs_carry_the_schemas_and_every_code() -> None:
     import re
 
-    from samlink import check as module
+    from samlink.audit import check as module
 
     text = (ROOT / "docs" / "check.md").read_text()
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", text, re.S)]

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from conftest import BIN, FIXTURES, ROOT, copy_lib, run
-from samlink.doctor import engine_shares, mask
+from samlink.audit.doctor import engine_shares, mask
 
 SAMLINK = BIN / "samlink"
 PROJECT = FIXTURES / "check" / "project"
@@ -249,7 +249,7 @@ def test_engine_shared_folders() -> None:
 def test_schema_names_every_check() -> None:
     import re
 
-    import samlink.doctor as module
+    import samlink.audit.doctor as module
 
     source = Path(module.__file__).read_text()
     used = set(re.findall(r'Diagnosis\(\s*"([a-z-]+)"', source))

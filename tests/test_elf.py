@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import uv
 
-from samlink.elf import ElfProblem, audit_tree, is_elf, lambda_machine, read_elf
+from samlink.audit.elf import ElfProblem, audit_tree, is_elf, lambda_machine, read_elf
 from samlink.errors import UsageError
 
 HOST_ARCHITECTURE = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine())

@@ -1,4 +1,4 @@
-"""The warm build's fast path (samlink.fastpath), through the real generated make targets.
+"""The warm build's fast path (samlink.entry, samlink.build.plan), through real make targets.
 
 Every build here is `make build-<Id>` run as SAM runs it (in a copy of the code dir, with
 ARTIFACTS_DIR set to an empty dir), so `samlink` is the real console script. SAMLINK_DEBUG=1 makes
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from conftest import BIN, call_handler, copy_example, copy_lib, run, sam_build
-from samlink.fastpath import RACY_NS
+from samlink.build.plan import RACY_NS
 
 SAMLINK = BIN / "samlink"
 FAST = "samlink: fast path: replayed the plan"
@@ -444,7 +444,7 @@ def test_the_fast_path_imports_no_cli_or_third_party_module(
     probe = (
         "import sys\n"
         "sys.argv = ['samlink', *sys.argv[1:]]\n"
-        "from samlink.fastpath import main\n"
+        "from samlink.entry import main\n"
         "code = main()\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('click', 'packaging', 'ruamel', 'rich', 'json', 're', 'shutil', 'typing'))\n"

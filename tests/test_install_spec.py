@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samlink import requirements
-from samlink.assemble import LinkedProject, Options, install_spec
-from samlink.project import ProjectInfo
-from samlink.target import target_for
+from samlink.build.assemble import LinkedProject, Options, install_spec
+from samlink.model import requirements
+from samlink.model.project import ProjectInfo
+from samlink.model.target import target_for
 
 
 def project(name: str, requires: tuple[str, ...]) -> ProjectInfo:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from samlink import installer as installer_module
-from samlink.errors import BuildError, UsageError
-from samlink.installer import (
+from samlink.build import installer as installer_module
+from samlink.build.installer import (
     IndexOptions,
     Installer,
     InstallSpec,
@@ -23,7 +22,8 @@ from samlink.installer import (
     pip_settings,
     resolve_installer,
 )
-from samlink.target import Target, target_for
+from samlink.errors import BuildError, UsageError
+from samlink.model.target import Target, target_for
 
 EM_X86_64 = 0x3E
 EM_AARCH64 = 0xB7

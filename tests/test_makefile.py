@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from samlink import makefile
+from samlink.build import makefile
 from samlink.errors import UsageError
 
 SPEC = makefile.TargetSpec("Fn", "function", "3.12", "x86_64", "../template.yaml")

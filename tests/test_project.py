@@ -1,4 +1,4 @@
-"""samlink.project against real builds: uv (and pip) run the real backends on real fixture trees."""
+"""samlink.model.project against real builds: uv (and pip) run real backends on fixture trees."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from samlink.errors import UsageError
-from samlink.project import (
+from samlink.model.project import (
     LEGACY_BACKEND,
     ImportRoot,
     build_wheel,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from samlink import requirements
 from samlink.errors import UsageError
+from samlink.model import requirements
 
 
 def write(path: Path, text: str) -> Path:

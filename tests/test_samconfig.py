@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from samlink.errors import UsageError
-from samlink.samconfig import enable_mount_symlinks, find_config
+from samlink.model.samconfig import enable_mount_symlinks, find_config
 
 TOML = """\
 # More information about the configuration file can be found here:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from samlink.installer import IndexOptions, Installer, InstallSpec, resolve_installer
-from samlink.store import Store, is_pinned
-from samlink.target import Target
+from samlink.build.installer import IndexOptions, Installer, InstallSpec, resolve_installer
+from samlink.build.store import Store, is_pinned
+from samlink.model.target import Target
 
 PYPI = IndexOptions(index_url="https://pypi.org/simple")
 SMALL = InstallSpec(("six==1.17.0", "idna==3.10"), index=PYPI)
@@ -227,9 +227,9 @@ WORKER = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from samlink.installer import IndexOptions, Installer, InstallSpec
-    from samlink.store import Store
-    from samlink.target import Target
+    from samlink.build.installer import IndexOptions, Installer, InstallSpec
+    from samlink.build.store import Store
+    from samlink.model.target import Target
 
     root, dest, go, exe, version = sys.argv[1:6]
     while not Path(go).exists():

@@ -26,9 +26,10 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, EXAMPLE, LIBS, run
-from samlink import sync
+from samlink.build import ship
 from samlink.errors import BuildError
-from samlink.template import load_template
+from samlink.live import sync
+from samlink.model.template import load_template
 from test_watch import Live, processes_with, wait_until
 
 SAMLINK = BIN / "samlink"
@@ -75,7 +76,7 @@ def test_realize_hard_links_linked_files_and_takes_code_from_sams_copy(tmp_path:
     build, package, code, _checkout = make_dev_build(tmp_path)
     scratch = tmp_path / "scratch"  # SAM's temp copy of the code dir, make's cwd
     shutil.copytree(code, scratch)
-    count = sync.realize(build, code, scratch)
+    count = ship.realize(build, code, scratch)
     assert files(build) == [
         "app.py",
         "dep/__init__.py",
@@ -94,7 +95,7 @@ def test_realize_hard_links_linked_files_and_takes_code_from_sams_copy(tmp_path:
 
 def test_realize_copies_code_when_make_runs_in_the_code_dir(tmp_path: Path) -> None:
     build, package, code, _checkout = make_dev_build(tmp_path)
-    sync.realize(build, code, code)  # sam sync --build-in-source: no temp copy
+    ship.realize(build, code, code)  # sam sync --build-in-source: no temp copy
     assert (build / "app.py").read_text() == "import pkg\n"
     assert (build / "app.py").stat().st_ino != (code / "app.py").stat().st_ino
     assert (build / "pkg" / "__init__.py").stat().st_ino == (package / "__init__.py").stat().st_ino
@@ -105,7 +106,7 @@ def test_realize_reports_a_dangling_link(tmp_path: Path) -> None:
     build, package, code, _checkout = make_dev_build(tmp_path)
     shutil.rmtree(package)
     with pytest.raises(BuildError, match="gone"):
-        sync.realize(build, code)
+        ship.realize(build, code)
 
 
 # -- the SAM side: command line, output, excludes ----------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 import uv
 
 from samlink.errors import UsageError
-from samlink.target import SUPPORTED_PYTHONS, Target, target_for
+from samlink.model.target import SUPPORTED_PYTHONS, Target, target_for
 
 
 def test_runtime_and_architecture_map_to_a_target() -> None:

@@ -13,7 +13,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from samlink.errors import UsageError
-from samlink.template import (
+from samlink.model.template import (
     Resource,
     Template,
     add_makefile_build,

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, copy_lib, run
-from samlink.template import load_template
-from samlink.watch import Change, SourceWatcher, Watch, is_noise, linked_sources
+from samlink.build.ship import is_noise
+from samlink.live.watch import Change, SourceWatcher, Watch, linked_sources
+from samlink.model.template import load_template
 
 SAMLINK = BIN / "samlink"
 

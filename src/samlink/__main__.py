@@ -1,3 +1,5 @@
-from samlink.cli import main
+"""`python -m samlink`: the same entry as the `samlink` command."""
 
-main()
+from samlink.entry import main
+
+raise SystemExit(main())

@@ -141,7 +141,7 @@ def build(
     refresh: bool,
 ) -> None:
     """Fill $ARTIFACTS_DIR for one resource (the body of a build-<ID> make target)."""
-    from samlink.assemble import Options
+    from samlink.build.assemble import Options
     from samlink.commands import build as command
 
     options = Options(

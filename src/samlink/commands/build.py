@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from samlink import assemble, fastpath, makefile
+from samlink.build import assemble, makefile, plan
 from samlink.errors import UsageError
-from samlink.template import load_template
+from samlink.model.template import load_template
 
 
 def run(
@@ -31,5 +31,5 @@ def run(
     )
     assert resource.code_dir is not None
     summary = assemble.summary_data(report, resource.code_dir, release=options.release)
-    fastpath.finish(report.resource, str(report.dest), summary, makefile=bool(makefile_list))
+    plan.finish(report.resource, str(report.dest), summary, makefile=bool(makefile_list))
     return 0

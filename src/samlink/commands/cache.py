@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from samlink.store import Entry, Store, is_pinned, ttl_hours
+from samlink.build.store import Entry, Store, is_pinned, ttl_hours
 
 # How many requirement lines the table shows per entry before "+N more".
 _SHOWN_REQUIREMENTS = 3

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from samlink import check
-from samlink.template import load_template
+from samlink.audit import check
+from samlink.model.template import load_template
 
 
 def run(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from samlink import doctor
+from samlink.audit import doctor
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 

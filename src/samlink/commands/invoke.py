@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from samlink import rebuild
+from samlink.build import rebuild
 from samlink.errors import UsageError
-from samlink.template import load_template
+from samlink.model.template import load_template
 
 
 def run(
@@ -39,7 +39,7 @@ def run(
         _bring_up_to_date(template, function_id, docker=use_docker)
     if use_docker:
         runtime.check_sam_version()
-        from samlink.doctor import check_engine_paths
+        from samlink.audit.doctor import check_engine_paths
 
         # A VM-based engine mounts link targets outside its shared folders as empty dirs.
         for finding in check_engine_paths(template):
@@ -63,7 +63,7 @@ def run(
 
 
 def _bring_up_to_date(template: object, function_id: str, *, docker: bool) -> None:
-    from samlink.template import Template
+    from samlink.model.template import Template
 
     assert isinstance(template, Template)
     resource = template.get(function_id)

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 from packaging.utils import canonicalize_name
 
-from samlink import links
 from samlink.errors import UsageError
-from samlink.project import is_python_project
-from samlink.template import load_template
+from samlink.model import links
+from samlink.model.project import is_python_project
+from samlink.model.template import load_template
 
 
 def link(template_path: Path, path: Path, *, name: str | None, functions: tuple[str, ...]) -> int:

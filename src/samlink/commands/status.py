@@ -4,98 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
-from packaging.utils import canonicalize_name
 
-from samlink import links
-from samlink.assemble import code_entries
-from samlink.project import fingerprint, is_python_project, quick_name
-from samlink.template import load_template
-
-
-def collect(template_path: Path) -> dict[str, Any]:
-    """The status as plain data (what --json prints)."""
-    template = load_template(template_path)
-    project_dir = template.path.parent
-    resources = list(template.resources.values())
-    report: dict[str, Any] = {"template": str(template.path), "links": [], "resources": []}
-    registry = links.load(project_dir)
-    for link in registry:
-        problems = []
-        if not link.path.is_dir() or not is_python_project(link.path):
-            problems.append(f"path gone: {link.path}")
-        else:
-            name = quick_name(link.path)
-            if name and canonicalize_name(name) != link.key:
-                problems.append(f"name changed: the project is now {name}")
-        report["links"].append(
-            {
-                "name": link.key,
-                "path": str(link.path),
-                "functions": list(link.functions),
-                "reaches": links.reaches(link, resources),
-                "problems": problems,
-            }
-        )
-    for resource in resources:
-        entry: dict[str, Any] = {
-            "id": resource.logical_id,
-            "kind": resource.kind,
-            "managed": resource.managed,
-            "reason": resource.reason,
-            "runtime": resource.runtime,
-            "architecture": resource.architecture,
-            "build_method": resource.build_method,
-        }
-        if resource.managed:
-            entry.update(build_state(project_dir, resource, registry))
-        report["resources"].append(entry)
-    return report
-
-
-def build_state(project_dir: Path, resource: Any, registry: list[links.Link]) -> dict[str, Any]:
-    path = links.state_dir(project_dir) / "builds" / f"{resource.logical_id}.json"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {"built": False, "stale": [], "links": [], "materialized": []}
-    stale = []
-    for file, mtime in record.get("requirements", {}).items():
-        try:
-            if Path(file).stat().st_mtime != mtime:
-                stale.append(f"{file} changed since the build")
-        except OSError:
-            stale.append(f"{file} is gone")
-    built_links = {canonicalize_name(item["name"]) for item in record.get("links", [])}
-    wanted = {
-        link.key for link in registry if resource.logical_id in links.reaches(link, [resource])
-    }
-    registry_built = {
-        canonicalize_name(item["name"])
-        for item in record.get("links", [])
-        if item["origin"] == "link"
-    }
-    # A release build ignores links by design: only a dev build goes stale when they change.
-    if not record.get("release") and wanted != registry_built:
-        stale.append("links changed since the build")
-    for item in record.get("links", []):
-        root = Path(item["path"])
-        if root.is_dir() and fingerprint(root) != item.get("fingerprint"):
-            stale.append(f"{item['name']}: packaging metadata or layout changed")
-    if resource.code_dir is not None and resource.code_dir.is_dir():
-        known = set(record.get("code", []))
-        new = [p.name for p in code_entries(resource.code_dir) if p.name not in known]
-        if new:
-            stale.append(f"new top-level file(s) {', '.join(new)} need a rebuild")
-    return {
-        "built": True,
-        "release": bool(record.get("release")),
-        "stale": stale,
-        "links": sorted(built_links),
-        "materialized": record.get("materialized", []),
-    }
+from samlink.build.state import collect
 
 
 def run(template_path: Path, *, as_json: bool) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from samlink import sync
 from samlink.errors import UsageError
-from samlink.template import load_template
+from samlink.live import sync
+from samlink.model.template import load_template
 
 
 def run(

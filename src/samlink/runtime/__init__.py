@@ -3,6 +3,8 @@
 Without a container engine the function runs under the real awslambdaric client, against a Runtime
 API served here, in a private mount namespace where /var/task and /opt look as they do in Lambda.
 With an engine, `sam local invoke --mount-symlinks` does the same job.
+
+May import: `samlink.build` (a stale function is rebuilt first), `samlink.model` and the ground.
 """
 
 from __future__ import annotations

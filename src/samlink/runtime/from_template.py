@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from samlink.errors import UsageError
+from samlink.model.template import Template, load_template, resolve_value
 from samlink.runtime.environment import default_region, environment_for
 from samlink.runtime.invoke import InvokeSpec
-from samlink.template import Template, load_template, resolve_value
 
 
 def spec_from_template(

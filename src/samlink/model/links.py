@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 
 from samlink import atomicfile
 from samlink.errors import UsageError
-from samlink.project import ImportRoot, ProjectInfo, fingerprint, inspect_project
+from samlink.model.project import ImportRoot, ProjectInfo, fingerprint, inspect_project
 
 STATE_DIR = ".samlink"
 _FORMAT = 1
@@ -144,7 +144,7 @@ def _ensure_gitignore(directory: Path) -> None:
 
 def names_in_requirements(code_dir: Path, python_version: str, machine: str) -> set[str]:
     """Normalized names that a code dir's requirements.txt asks for on the given target."""
-    from samlink import requirements
+    from samlink.model import requirements
 
     path = code_dir / "requirements.txt"
     if not path.is_file():
@@ -161,7 +161,7 @@ def names_in_requirements(code_dir: Path, python_version: str, machine: str) -> 
 
 
 def reaches(link: Link, resources: list[Any]) -> list[str]:
-    """IDs of the managed resources (samlink.template.Resource) that a link reaches."""
+    """IDs of the managed resources (samlink.model.template.Resource) that a link reaches."""
     found = []
     for resource in resources:
         if not resource.managed or resource.code_dir is None:

@@ -9,7 +9,6 @@ so a "modified" event only counts when the file's mtime or size changed.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import threading
 import time
@@ -17,59 +16,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from samlink import assemble, requirements
-from samlink.target import target_for
-from samlink.template import Resource, Template
+from samlink.build import assemble
+from samlink.build.ship import is_noise, is_noise_path, walk_files
+from samlink.model import requirements
+from samlink.model.target import target_for
+from samlink.model.template import Resource, Template
 
-# Folders that never ship and never matter: caches, VCS and virtualenvs (dot names), tests.
-_NOISE_DIRS = frozenset({"__pycache__", "node_modules", "tests", "test"})
-_NOISE_DIR_SUFFIXES = (".egg-info", ".dist-info")
-# Editor droppings: backups and autosaves (emacs), swap and probe files (vim), JetBrains' safe
-# write temps, and bytecode.
-_NOISE_FILES = ("*~", "#*#", "*.sw[a-p]", "4913", "*___jb_tmp___", "*___jb_old___", "*.py[co]")
 METADATA_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
-
-
-def is_noise(name: str, *, is_dir: bool) -> bool:
-    """Whether a file or folder name is clutter that never ships and never triggers a sync."""
-    if name.startswith("."):
-        return True
-    if is_dir:
-        return name in _NOISE_DIRS or name.endswith(_NOISE_DIR_SUFFIXES)
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in _NOISE_FILES)
-
-
-def is_noise_path(path: Path, root: Path) -> bool:
-    """Whether `path` (a file under `root`) is clutter or lies in a clutter folder."""
-    try:
-        parts = path.relative_to(root).parts
-    except ValueError:
-        return True
-    if not parts:
-        return False
-    return any(is_noise(p, is_dir=True) for p in parts[:-1]) or is_noise(parts[-1], is_dir=False)
-
-
-def walk_files(root: Path) -> Iterator[Path]:
-    """The files under `root` that are not clutter, following links to folders once."""
-    if root.is_file():
-        yield root
-        return
-    seen: set[tuple[int, int]] = set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        info = os.stat(folder)
-        if (info.st_dev, info.st_ino) in seen:  # a link loop
-            dirs[:] = []
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not is_noise(d, is_dir=True) and not (Path(folder, d, "pyvenv.cfg")).exists()
-        )
-        for name in sorted(files):
-            if not is_noise(name, is_dir=False):
-                yield Path(folder, name)
 
 
 @dataclass(frozen=True)

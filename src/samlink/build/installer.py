@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from samlink.errors import BuildError, UsageError
-from samlink.target import Target
+from samlink.model.target import Target
 
 INSTALLERS = ("uv", "pip")
 

@@ -22,12 +22,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from samlink import check, links, requirements, samconfig
+from samlink.audit import check
+from samlink.build.installer import IndexOptions, pip_configuration, pip_settings
 from samlink.errors import UsageError
-from samlink.installer import IndexOptions, pip_configuration, pip_settings
-from samlink.project import ProjectInfo, is_python_project
+from samlink.model import links, requirements, samconfig
+from samlink.model.project import ProjectInfo, is_python_project
+from samlink.model.template import Resource, Template, load_template
 from samlink.runtime.docker import MIN_SAM, parse_sam_version
-from samlink.template import Resource, Template, load_template
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "warn", "fail")
@@ -686,10 +687,10 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
 
 def check_build(template: Template) -> list[Diagnosis]:
     """Whether `.aws-sam/build` is stale for each managed resource."""
-    from samlink.commands import status
+    from samlink.build import state
 
     try:
-        report = status.collect(template.path)
+        report = state.collect(template.path)
     except UsageError as exc:
         return [Diagnosis("build", "warn", exc.message, exc.hint)]
     found = []

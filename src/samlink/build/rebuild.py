@@ -15,9 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from samlink import links
+from samlink.build.state import build_state
 from samlink.errors import BuildError
-from samlink.template import Resource, Template
+from samlink.model import links
+from samlink.model.template import Resource, Template
 
 
 def build_root(template: Template) -> Path:
@@ -26,16 +27,14 @@ def build_root(template: Template) -> Path:
 
 def stale_reasons(template: Template, resource: Resource) -> list[str]:
     """Why a resource's build dir no longer matches its inputs ([] when it does)."""
-    from samlink.commands.status import build_state
-
     build_dir = build_root(template) / resource.logical_id
     if not build_dir.exists():
         return ["not built"]
     built_template = build_root(template) / "template.yaml"
     if built_template.exists() and template.path.stat().st_mtime > built_template.stat().st_mtime:
         return ["template changed"]
-    state = build_state(template.path.parent, resource, links.load(template.path.parent))
-    return list(state["stale"]) if state["built"] else []
+    found = build_state(template.path.parent, resource, links.load(template.path.parent))
+    return list(found["stale"]) if found["built"] else []
 
 
 def rebuild(template: Template, resource: Resource) -> None:

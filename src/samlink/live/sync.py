@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import errno
 import os
 import queue
 import re
@@ -33,20 +32,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from samlink import atomicfile, links
-from samlink.errors import BuildError, UsageError
-from samlink.template import Resource, Template
-from samlink.watch import (
+from samlink import atomicfile
+from samlink.build.ship import SYNC_ENV
+from samlink.errors import UsageError
+from samlink.live.watch import (
     Change,
     LinkedSource,
     SourceWatcher,
     Watch,
     linked_sources,
     resources_fed,
-    walk_files,
 )
+from samlink.model import links
+from samlink.model.template import Resource, Template
 
-SYNC_ENV = "SAMLINK_SYNC"
 MARKER_DIR = ".samlink-sync"
 _MARKER_IGNORE = (
     "# samlink sync: markers that tell `sam sync --watch` a linked library changed\n*\n"
@@ -54,84 +53,6 @@ _MARKER_IGNORE = (
 SAM_PREFIX = "[sam] "
 # How long SAM may take to finish an upload in flight after Ctrl-C before it is terminated.
 STOP_GRACE = 60.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Sync builds: real, filtered files
-
-
-def sync_mode() -> bool:
-    """Whether this process runs under `samlink sync` (SAM passes the environment to make)."""
-    return os.environ.get(SYNC_ENV) == "1"
-
-
-def realize(dest: Path, code_dir: Path, scratch: Path | None = None) -> int:
-    """Replace the top-level links of a dev build with real, filtered files; returns the count.
-
-    Files are hard-linked. A source inside `code_dir` is taken from `scratch` (SAM's temp copy of
-    the code dir, make's cwd) when there is one, and copied otherwise: SAM watches the code dir,
-    and on some systems a hard link made to a watched file reads as an edit.
-    """
-    code_real = code_dir.resolve()
-    if scratch is not None and scratch.resolve() == code_real:
-        scratch = None
-    count = 0
-    for entry in sorted(dest.iterdir()):
-        if not entry.is_symlink():
-            continue
-        target = entry.resolve()
-        if not target.exists():
-            raise BuildError(
-                f"{entry} links to {target}, which is gone",
-                "restore it, or `samlink unlink` the project",
-            )
-        source, hard = target, True
-        if code_real == target or code_real in target.parents:
-            copy = scratch / target.relative_to(code_real) if scratch else None
-            if copy is not None and copy.exists():
-                source = copy
-            else:
-                hard = False
-        staged = entry.with_name(f".{entry.name}.samlink-real")
-        _remove(staged)
-        count += _place(source, staged, hard=hard)
-        entry.unlink()
-        staged.rename(entry)
-    return count
-
-
-def _place(source: Path, dest: Path, *, hard: bool) -> int:
-    if source.is_file():
-        _put(source, dest, hard)
-        return 1
-    count = 0
-    dest.mkdir()
-    for file in walk_files(source):
-        target = dest / file.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        hard = _put(file, target, hard)
-        count += 1
-    return count
-
-
-def _put(source: Path, dest: Path, hard: bool) -> bool:
-    """Hard-link (or copy) one file; returns whether hard links still work for the next one."""
-    if hard:
-        try:
-            os.link(source.resolve(), dest)
-            return True
-        except OSError as exc:  # another file system, or one without hard links
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
-    shutil.copy2(source, dest)
-    return False
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
 
 
 # ---------------------------------------------------------------------------------------------

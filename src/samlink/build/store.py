@@ -39,10 +39,10 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from samlink.build.installer import IndexOptions, Installer, InstallSpec, install
+from samlink.build.tree import make_dir
 from samlink.errors import BuildError, UsageError
-from samlink.fastpath import make_dir
-from samlink.installer import IndexOptions, Installer, InstallSpec, install
-from samlink.target import Target
+from samlink.model.target import Target
 
 FORMAT = "v1"
 DEFAULT_TTL_HOURS = 24.0

@@ -20,10 +20,12 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from samlink import elf, makefile, requirements
+from samlink.audit import elf
+from samlink.build import adopt, makefile
 from samlink.errors import UsageError
-from samlink.project import quick_name
-from samlink.template import Resource, Template
+from samlink.model import requirements
+from samlink.model.project import quick_name
+from samlink.model.template import Resource, Template
 
 # Lambda's quota for a function's code and all its layers, unzipped (250 MB).
 SIZE_LIMIT = 262_144_000
@@ -176,13 +178,11 @@ def initialized(template: Template) -> list[Resource]:
 
 def drift_findings(template: Template) -> list[Finding]:
     """Everything `samlink init` would still change, one finding per file."""
-    from samlink.commands import init
-
     chosen = initialized(template)
     if not chosen:
         return []
     try:
-        changes = init.plan(template, chosen, force=False)
+        changes = adopt.plan(template, chosen, force=False)
     except UsageError as exc:
         return [Finding("makefile-drift", "error", exc.message, exc.hint)]
     findings = []

@@ -25,10 +25,10 @@ from urllib.parse import unquote, urlsplit
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from samlink import __version__, atomicfile, fastpath, installer, links, requirements, store
-from samlink.errors import UsageError
-from samlink.fastpath import Op
-from samlink.installer import (
+from samlink import __version__, atomicfile
+from samlink.build import installer, store, tree
+from samlink.build import plan as plans
+from samlink.build.installer import (
     IndexOptions,
     Installer,
     InstallSpec,
@@ -37,15 +37,18 @@ from samlink.installer import (
     pip_configuration,
     resolve_installer,
 )
-from samlink.project import (
+from samlink.build.store import Entry, Store
+from samlink.build.tree import Op
+from samlink.errors import UsageError
+from samlink.model import links, requirements
+from samlink.model.project import (
     ProjectInfo,
     build_wheel,  # the same wheel build as `samlink link`
     copy_for_build,
     is_python_project,
 )
-from samlink.store import Entry, Store
-from samlink.target import Target, target_for
-from samlink.template import Resource
+from samlink.model.target import Target, target_for
+from samlink.model.template import Resource
 
 # Never linked or copied from a code dir into a build: build inputs, tests, local state.
 _SKIP_NAMES = frozenset(
@@ -103,13 +106,13 @@ def build(
     """Fill `artifacts_dir` for one function or layer.
 
     With `template` (the resolved path the resource comes from), the build also leaves a plan
-    that `samlink.fastpath` replays while none of the build's inputs change.
+    that `samlink.build.plan` replays while none of the build's inputs change.
     """
     started = time.monotonic()
     started_ns = time.time_ns()
     if template is not None:
         # A build that fails, or cannot be replayed, must not leave an older plan behind.
-        fastpath.drop_plan(str(project_dir), resource.logical_id)
+        plans.drop_plan(str(project_dir), resource.logical_id)
     if not resource.managed or resource.code_dir is None or resource.runtime is None:
         raise UsageError(
             f"{resource.logical_id} is not managed by samlink: {resource.reason}",
@@ -131,14 +134,14 @@ def build(
     steps: list[Op] = []
     for project in linked:
         ops = _removal_ops(dest, project.info.name) + _project_ops(project)
-        report.materialized += fastpath.apply(str(dest), ops)
+        report.materialized += tree.apply(str(dest), ops)
         steps += ops
         report.linked.append(project)
     for project in vendored:
-        fastpath.apply(str(dest), _removal_ops(dest, project.info.name))
+        tree.apply(str(dest), _removal_ops(dest, project.info.name))
         report.files += vendor(project.info.root, target, dest)
     code_ops = _code_ops(resource.code_dir, release=options.release)
-    fastpath.apply(str(dest), code_ops)
+    tree.apply(str(dest), code_ops)
     steps += code_ops
     report.code_links = [op[1] for op in code_ops]
     report.seconds = time.monotonic() - started
@@ -158,7 +161,7 @@ def build(
         )
         if plan is not None:
             plan["record"] = record
-            plan["stamp"] = fastpath.make_stamp(plan.pop("inputs"), started_ns)
+            plan["stamp"] = plans.make_stamp(plan.pop("inputs"), started_ns)
             _save_plan(project_dir, entry, plan)
     return report
 
@@ -413,7 +416,7 @@ def _write_record(
         "code": report.code_links,
         "materialized": report.materialized,
     }
-    path = Path(fastpath.record_path(str(project_dir), resource.logical_id))
+    path = Path(plans.record_path(str(project_dir), resource.logical_id))
     try:
         atomicfile.write_text(path, json.dumps(record, indent=2) + "\n")
     except OSError as exc:  # a read-only project (e.g. in a container): the build itself is fine
@@ -435,11 +438,11 @@ def summary(report: BuildReport, code_dir: Path, *, mode: str) -> str:
     `mode` is "dev", "release" or "sync" (a dev build that `samlink sync` uploads as files).
     """
     data = summary_data(report, code_dir, release=mode == "release")
-    return fastpath.render_summary(report.resource, data, mode=mode)
+    return plans.render_summary(report.resource, data, mode=mode)
 
 
 def summary_data(report: BuildReport, code_dir: Path, *, release: bool) -> dict[str, Any]:
-    """What `fastpath.render_summary` and `fastpath.finish` need of a build."""
+    """What `plan.render_summary` and `plan.finish` need of a build."""
     return {
         "files": report.files,
         "seconds": report.seconds,
@@ -451,7 +454,7 @@ def summary_data(report: BuildReport, code_dir: Path, *, release: bool) -> dict[
     }
 
 
-# --- the plan a warm build replays (samlink.fastpath) -----------------------------------------
+# --- the plan a warm build replays (samlink.build.plan) -----------------------------------------
 
 
 def _plan(
@@ -481,13 +484,13 @@ def _plan(
     if not store.is_pinned(spec):  # as the store: unpinned sets are re-resolved now and then
         expires = entry.created + store.ttl_hours() * 3600
     return {
-        "format": fastpath.PLAN_FORMAT,
+        "format": plans.PLAN_FORMAT,
         "samlink": __version__,
         "prefix": sys.prefix,
         "template": str(template),
         "id": resource.logical_id,
         "kind": resource.kind,
-        "env": fastpath.env_digest(os.environ, env_extra),
+        "env": plans.env_digest(os.environ, env_extra),
         "env_extra": env_extra,
         "inputs": inputs,
         "expires": expires,
@@ -507,7 +510,7 @@ def _stamp_inputs(
     spec: InstallSpec,
     tool: Installer,
 ) -> list[tuple[str, str]] | None:
-    """Every file and folder the build's result depends on (see fastpath.observe)."""
+    """Every file and folder the build's result depends on (see plans.observe)."""
     if store._local_paths(spec):
         return None  # the store key hashes those trees whole: no cheap stamp
     inputs = [
@@ -567,13 +570,13 @@ def _save_plan(project_dir: Path, entry: Entry, plan: dict[str, Any]) -> None:
         if manifest["id"] != entry.build_id:
             return  # replaced under our feet (a refresh elsewhere)
         rows = manifest["files"]
-        plan["top"], plan["halves"] = fastpath.split_tree(
+        plan["top"], plan["halves"] = tree.split_tree(
             [row[1] for row in rows if row[0] == "d"], [row[1] for row in rows if row[0] == "f"]
         )
         plan["symlinks"] = [(row[1], row[2]) for row in rows if row[0] == "l"]
-        record = fastpath.record_path(str(project_dir), plan["id"])
-        plan["record_stamp"] = fastpath.observe("f", record)
-        fastpath.save_plan(str(project_dir), plan)
+        record = plans.record_path(str(project_dir), plan["id"])
+        plan["record_stamp"] = plans.observe("f", record)
+        plans.save_plan(str(project_dir), plan)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"samlink: could not save the build's plan: {exc}", file=sys.stderr)
 

@@ -1,0 +1,76 @@
+"""What `samlink init` writes: makefile builds in the template, Makefiles, SAM config, .gitignore.
+
+`plan` is pure of effects: it returns every file's old and new text, so `init` writes them,
+`init --dry-run` prints them and `samlink check` reports them as drift.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from samlink.build import makefile
+from samlink.errors import UsageError
+from samlink.model import samconfig
+from samlink.model.template import Resource, Template, add_makefile_build
+
+GITIGNORE_LINE = ".samlink/"
+
+
+def plan(
+    template: Template, chosen: list[Resource], *, force: bool, config_env: str = "default"
+) -> list[tuple[Path, str, str]]:
+    """Every file `init` would write for `chosen`, as (path, old text, new text); changes only."""
+    project_dir = template.path.parent
+    changes: list[tuple[Path, str, str]] = []
+    old, new = add_makefile_build(template.path, [r.logical_id for r in chosen])
+    changes.append((template.path, old, new))
+    changes += _makefiles(template.path, chosen, force=force)
+    config_path, old_config, new_config = samconfig.enable_mount_symlinks(project_dir, config_env)
+    changes.append((config_path, old_config, new_config))
+    changes.append(_gitignore(project_dir))
+    return [change for change in changes if change[1] != change[2]]
+
+
+def _makefiles(
+    template_path: Path, chosen: list[Resource], *, force: bool
+) -> list[tuple[Path, str, str]]:
+    by_dir: dict[Path, list[Resource]] = defaultdict(list)
+    for resource in chosen:
+        assert resource.code_dir is not None
+        by_dir[resource.code_dir].append(resource)
+    changes = []
+    for code_dir, resources in by_dir.items():
+        if not code_dir.is_dir():
+            raise UsageError(
+                f"{resources[0].logical_id}: code dir {code_dir} does not exist",
+                "fix CodeUri/ContentUri in the template",
+            )
+        path = code_dir / "Makefile"
+        existing = path.read_text(encoding="utf-8") if path.exists() else ""
+        specs = [
+            makefile.TargetSpec(
+                logical_id=r.logical_id,
+                kind=r.kind,
+                python_version=(r.runtime or "python3.12").removeprefix("python"),
+                architecture=r.architecture,
+                template_relpath=makefile.template_relpath(template_path, code_dir),
+            )
+            for r in resources
+        ]
+        changes.append((path, existing, makefile.render(existing, specs, force=force, path=path)))
+    return changes
+
+
+def _gitignore(project_dir: Path) -> tuple[Path, str, str]:
+    path = project_dir / ".gitignore"
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    lines = {line.strip() for line in existing.splitlines()}
+    if lines & {GITIGNORE_LINE, ".samlink", "/.samlink/", "/.samlink"}:
+        return path, existing, existing
+    prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
+    return (
+        path,
+        existing,
+        prefix + "# samlink: links and caches of this machine\n" + GITIGNORE_LINE + "\n",
+    )
