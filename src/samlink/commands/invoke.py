@@ -11,6 +11,7 @@ import click
 from samlink.build import rebuild
 from samlink.errors import UsageError
 from samlink.model.template import load_template
+from samlink.runtime import report
 
 
 def run(
@@ -28,6 +29,7 @@ def run(
     if resource.kind != "function":
         raise UsageError(f"{function_id} is a layer", "invoke a function that uses it")
     payload = _read_event(event)
+    report.check_request(payload)  # before any build: Lambda refuses it without running code
     overrides = parse_parameter_overrides(parameter_overrides)
     if env_vars is not None and not env_vars.is_file():
         raise UsageError(f"--env-vars file {env_vars} not found", "pass a JSON file")

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
+from samlink.runtime import report
+
 PREFIX = "/2018-06-01/runtime"
 SANDBOX_ERROR = "/samlink/sandbox/error"
 
@@ -146,6 +148,15 @@ def _handler_for(api: RuntimeAPI) -> type[BaseHTTPRequestHandler]:
             body = self._body()
             error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
             if self.path == f"{invocation_path}/response":
+                if report.response_too_large(len(body)):
+                    # Lambda turns the response into a function error and tells the runtime so.
+                    api._record(
+                        Outcome(
+                            "error", report.response_too_large_payload(), report.RESPONSE_TOO_LARGE
+                        )
+                    )
+                    self._reply(413, report.runtime_too_large_reply())
+                    return
                 outcome = Outcome("response", body)
             elif self.path == f"{invocation_path}/error":
                 outcome = Outcome("error", body, error_type)

@@ -63,7 +63,11 @@ class InvokeResult:
 
 
 def invoke(spec: InvokeSpec, event: bytes, *, isolation: str = "auto") -> InvokeResult:
-    """Run `spec` once on `event` like Lambda; logs go to sys.stderr, the payload is returned."""
+    """Run `spec` once on `event` like Lambda; logs go to sys.stderr, the payload is returned.
+
+    An event over Lambda's synchronous limit raises report.RequestTooLarge before anything runs.
+    """
+    report.check_request(event)
     mode = _isolation(isolation)
     version = runtime_version(spec.runtime)
     _check_built(spec)
