@@ -248,18 +248,10 @@ def _update_record(plan: Mapping[str, Any], dest: str, materialized: list[str]) 
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Replace `path` with `data` whole (a temp file in the same folder, then a rename)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
+    """Replace `path` with `data` whole; a killed writer's temp file is swept by the next one."""
+    from samlink import atomicfile  # imports only os: still the warm path's budget
+
+    atomicfile.write_bytes(path, data)
 
 
 # --- the end of every build: summary, and real files under `samlink sync` ---------------------
