@@ -123,6 +123,12 @@ def build(
     report = BuildReport(resource.logical_id, dest)
     reqs = _read_requirements(resource.code_dir)
     linked = [] if options.release else linked_projects(resource, project_dir, reqs, target)
+    for clash in links.import_clashes([project.info for project in linked]):
+        raise UsageError(
+            f"{resource.logical_id}: {clash.describe()}: one would silently hide the other",
+            f"`samlink unlink {canonicalize_name(clash.second)}` (or link each to other "
+            "functions with --function)",
+        )
     # Release with --allow-local: local lines are installed as real files, from wheels built
     # from copies; their dependencies go through the store like anyone else's.
     vendored = local_projects(project_dir, reqs) if options.release and options.allow_local else []

@@ -14,6 +14,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from samlink.build.assemble import code_entries
+from samlink.errors import UsageError
 from samlink.model import links
 from samlink.model.project import fingerprint, is_python_project, quick_name
 from samlink.model.template import load_template
@@ -43,6 +44,7 @@ def collect(template_path: Path) -> dict[str, Any]:
                 "problems": problems,
             }
         )
+    _clash_problems(project_dir, registry, report["links"])
     for resource in resources:
         entry: dict[str, Any] = {
             "id": resource.logical_id,
@@ -57,6 +59,32 @@ def collect(template_path: Path) -> dict[str, Any]:
             entry.update(build_state(project_dir, resource, registry))
         report["resources"].append(entry)
     return report
+
+
+def _clash_problems(
+    project_dir: Path, registry: list[links.Link], entries: list[dict[str, Any]]
+) -> None:
+    """Add a problem to each pair of links that provide one import package to a same resource."""
+    infos = {}
+    for link in registry:
+        if not link.path.is_dir() or not is_python_project(link.path):
+            continue
+        try:
+            infos[link.key] = links.inspect_cached(project_dir, link.path)
+        except (UsageError, OSError):
+            continue  # status reports what it can; the build says why this one fails
+    by_name = {entry["name"]: entry for entry in entries}
+    keys = sorted(infos)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            shared = sorted(set(by_name[a]["reaches"]) & set(by_name[b]["reaches"]))
+            if not shared:
+                continue
+            for clash in links.import_clashes([infos[a], infos[b]]):
+                for key in (a, b):
+                    by_name[key]["problems"].append(
+                        f"{clash.describe()} in {', '.join(shared)}: one hides the other"
+                    )
 
 
 def build_state(project_dir: Path, resource: Any, registry: list[links.Link]) -> dict[str, Any]:

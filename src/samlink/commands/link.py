@@ -9,8 +9,8 @@ from packaging.utils import canonicalize_name
 
 from samlink.errors import UsageError
 from samlink.model import links
-from samlink.model.project import is_python_project
-from samlink.model.template import load_template
+from samlink.model.project import ProjectInfo, is_python_project
+from samlink.model.template import Resource, load_template
 
 
 def link(template_path: Path, path: Path, *, name: str | None, functions: tuple[str, ...]) -> int:
@@ -39,8 +39,9 @@ def link(template_path: Path, path: Path, *, name: str | None, functions: tuple[
         )
     new = links.Link(name=canonicalize_name(info.name), path=root, functions=functions)
     current = [item for item in links.load(project_dir) if item.key != new.key]
-    links.save(project_dir, [*current, new])
     reached = links.reaches(new, resources)
+    _refuse_clashes(project_dir, info, reached, current, resources)
+    links.save(project_dir, [*current, new])
     imports = ", ".join(item.name for item in info.imports) or "no import packages"
     click.echo(f"linked {info.name} {info.version} ({imports}) from {root}")
     if reached:
@@ -58,6 +59,28 @@ def link(template_path: Path, path: Path, *, name: str | None, functions: tuple[
             err=True,
         )
     return 0
+
+
+def _refuse_clashes(
+    project_dir: Path,
+    info: ProjectInfo,
+    reached: list[str],
+    current: list[links.Link],
+    resources: list[Resource],
+) -> None:
+    """Refuse a link whose import packages another link already provides to the same functions."""
+    for other in current:
+        shared = sorted(set(reached) & set(links.reaches(other, resources)))
+        if not shared or not other.path.is_dir():
+            continue
+        other_info = links.inspect_cached(project_dir, other.path)
+        for clash in links.import_clashes([info, other_info]):
+            raise UsageError(
+                f"{clash.describe()}, and {', '.join(shared)} would get both: one would "
+                "silently hide the other",
+                f"`samlink unlink {other.key}` first, or link each to other functions with "
+                "--function",
+            )
 
 
 def unlink(template_path: Path, names: tuple[str, ...], *, all_links: bool) -> int:

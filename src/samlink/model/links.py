@@ -142,6 +142,65 @@ def _ensure_gitignore(directory: Path) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Clash:
+    """Two linked projects that provide the same importable name: one would silently hide the
+    other (whichever the build lays down last, or whichever comes first on sys.path)."""
+
+    module: str  # "pkg", or "acme.util" inside a namespace package both extend
+    first: str  # distribution names, sorted
+    second: str
+
+    def describe(self) -> str:
+        return f"{self.first} and {self.second} both provide the import package {self.module}"
+
+
+def import_clashes(projects: list[ProjectInfo]) -> list[Clash]:
+    """Every importable name that more than one of `projects` provides.
+
+    Two projects may both extend a namespace package (PEP 420: `acme.util` and `acme.db`); they
+    clash only where both put the same name inside it, or where one makes it a regular package.
+    """
+    owners: dict[str, list[tuple[str, ImportRoot]]] = {}
+    for info in projects:
+        for root in info.imports:
+            owners.setdefault(_import_name(root), []).append((info.name, root))
+    found: set[Clash] = set()
+    for module, providers in owners.items():
+        for i, (name_a, root_a) in enumerate(providers):
+            for name_b, root_b in providers[i + 1 :]:
+                if canonicalize_name(name_a) == canonicalize_name(name_b):
+                    continue
+                first, second = sorted((name_a, name_b))
+                if root_a.kind == "namespace" and root_b.kind == "namespace":
+                    inner = _namespace_children(root_a.source) & _namespace_children(root_b.source)
+                    found.update(Clash(f"{module}.{child}", first, second) for child in inner)
+                else:
+                    found.add(Clash(module, first, second))
+    return sorted(found, key=lambda c: (c.module, c.first, c.second))
+
+
+def _import_name(root: ImportRoot) -> str:
+    # A module is "mod.py" (or "mod.cpython-312-x86_64-linux-gnu.so"): it is imported as "mod".
+    return root.name.split(".", 1)[0] if root.kind == "module" else root.name
+
+
+def _namespace_children(folder: Path) -> set[str]:
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return set()
+    names = set()
+    for entry in entries:
+        if entry.name == "__pycache__" or entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            names.add(entry.name)
+        elif entry.suffix in (".py", ".so", ".pyd"):
+            names.add(entry.name.split(".", 1)[0])
+    return names
+
+
 def names_in_requirements(code_dir: Path, python_version: str, machine: str) -> set[str]:
     """Normalized names that a code dir's requirements.txt asks for on the given target."""
     from samlink.model import requirements
