@@ -11,7 +11,7 @@ from pathlib import Path
 
 from samlink.build import makefile
 from samlink.errors import UsageError
-from samlink.model import samconfig
+from samlink.model import root, samconfig
 from samlink.model.template import Resource, Template, add_makefile_build
 
 GITIGNORE_LINE = ".samlink/"
@@ -30,6 +30,16 @@ def plan(
     changes.append((config_path, old_config, new_config))
     changes.append(_gitignore(project_dir))
     return [change for change in changes if change[1] != change[2]]
+
+
+def outside_project(template: Template, chosen: list[Resource]) -> list[tuple[Resource, Path]]:
+    """The chosen resources whose code dir (where init writes a Makefile) leaves the project."""
+    roots = root.project_roots(template.path)
+    return [
+        (resource, resource.code_dir)
+        for resource in chosen
+        if resource.code_dir is not None and not root.inside_project(resource.code_dir, roots)
+    ]
 
 
 def _makefiles(

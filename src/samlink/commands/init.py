@@ -29,6 +29,15 @@ def run(
             "`samlink status` shows each resource and why it is not managed",
         )
     project_dir = template.path.parent
+    for resource, code_dir in adopt.outside_project(template, chosen):
+        where = f"{resource.logical_id}: code dir {code_dir} is outside the project"
+        if not force:
+            raise UsageError(
+                f"{where}: samlink init would write a Makefile there",
+                "fix CodeUri/ContentUri, or pass --force to write it anyway",
+            )
+        doing = "would write" if dry_run else "writing"
+        click.echo(f"samlink init: warning: {where}; --force: {doing} its Makefile", err=True)
     changes = adopt.plan(template, chosen, force=force, config_env=config_env)
     if dry_run:
         for path, before, after in changes:
