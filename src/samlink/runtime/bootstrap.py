@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 _CLONE_NEWNS = 0x00020000
+_CLONE_NEWPID = 0x20000000
 _CLONE_NEWUSER = 0x10000000
 _MS_RDONLY = 1
 _MS_REMOUNT = 32
@@ -30,15 +31,19 @@ class Unavailable(Exception):
 
 
 def main() -> None:
-    """Read the plan, enter the sandbox (or fall back), then hand over to awslambdaric."""
+    """Read the plan, enter the sandbox (or fall back), then run awslambdaric under a supervisor."""
     # The folder of this file is sys.path[0]: never part of the function's world.
-    del sys.path[0]
-    plan = json.loads(sys.argv[1]) if len(sys.argv) > 1 else json.loads(sys.stdin.read())
-    _detach_stdin()
+    here = sys.path.pop(0)
+    reaper = _load_reaper(here)
+    # The plan comes as one line: stdin stays open as the lifeline, closed by samlink (or by its
+    # death); a host-mode re-exec passes it on the command line.
+    line = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.buffer.readline()
+    plan = json.loads(line)
     layout = plan["host"]
+    in_pid_namespace = False
     if plan["mode"] != "host":
         try:
-            _enter_namespace(plan["namespace"]["ops"])
+            in_pid_namespace = _enter_namespace(plan["namespace"]["ops"])
             layout = plan["namespace"]
         except Unavailable as exc:
             if plan["mode"] == "namespace":
@@ -51,13 +56,46 @@ def main() -> None:
             _reexec_host(plan)
         except OSError as exc:
             _fail(f"could not assemble /var/task and /opt: {exc}")
-    _start(layout, plan["handler"])
+    if in_pid_namespace:
+        # Our next child is pid 1 of the new namespace: when it ends, the kernel kills every
+        # process left in there, detached or not. This process only passes its status on.
+        init = os.fork()
+        if init:
+            os._exit(reaper.exit_code(_wait_for(init)))
+        reaper.set_parent_death_signal(9)
+    else:
+        reaper.become_subreaper()
+    function = os.fork()
+    if function == 0:
+        reaper.set_parent_death_signal(9)
+        _detach_stdin()
+        _start(layout, plan["handler"])
+        os._exit(0)
+    os._exit(reaper.supervise(function, 0))
+
+
+def _load_reaper(folder: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_samlink_reaper", f"{folder}/reaper.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _detach_stdin() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
+
+
+def _wait_for(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
 
 
 def _reexec_host(plan: dict[str, Any]) -> None:
@@ -91,7 +129,8 @@ def _report_sandbox_error(message: str) -> None:
 # --- the mount namespace ---------------------------------------------------------------------
 
 
-def _enter_namespace(ops: list[dict[str, Any]]) -> None:
+def _enter_namespace(ops: list[dict[str, Any]]) -> bool:
+    """Mount the plan in new namespaces; whether a PID namespace was made too."""
     if not sys.platform.startswith("linux"):
         raise Unavailable(f"mount namespaces are Linux only, this is {sys.platform}")
     for point in ("/var", "/opt", "/tmp"):
@@ -102,7 +141,7 @@ def _enter_namespace(ops: list[dict[str, Any]]) -> None:
     except ImportError as exc:
         raise Unavailable(f"this Python has no ctypes ({exc})") from exc
     libc = ctypes.CDLL(None, use_errno=True)
-    _unshare(libc, ctypes)
+    in_pid_namespace = _unshare(libc, ctypes)
     mounter = _Mounter(libc, ctypes)
     mounter.call(None, "/", None, _MS_REC | _MS_PRIVATE, None)
     # Sources under /var or /opt disappear under the tmpfs laid over those folders: hold them
@@ -131,12 +170,15 @@ def _enter_namespace(ops: list[dict[str, Any]]) -> None:
             raise OSError(f"unknown sandbox step {kind!r}")
     for fd in early.values():
         os.close(fd)
+    return in_pid_namespace
 
 
-def _unshare(libc: Any, ctypes: Any) -> None:
+def _unshare(libc: Any, ctypes: Any) -> bool:
+    """New mount (and user) namespaces, and a PID namespace where one can be made."""
     uid, gid = os.getuid(), os.getgid()
     flags = _CLONE_NEWNS if uid == 0 else _CLONE_NEWNS | _CLONE_NEWUSER
-    if libc.unshare(flags) != 0:
+    in_pid_namespace = bool(libc.unshare(flags | _CLONE_NEWPID) == 0)
+    if not in_pid_namespace and libc.unshare(flags) != 0:
         errno = ctypes.get_errno()
         how = "unshare --mount" if uid == 0 else "unshare -Urm (user namespaces)"
         raise Unavailable(f"{how}: {os.strerror(errno)}")
@@ -151,6 +193,7 @@ def _unshare(libc: Any, ctypes: Any) -> None:
                     handle.write(text)
         except OSError as exc:
             raise Unavailable(f"user namespace id maps: {exc}") from exc
+    return in_pid_namespace
 
 
 def _make_mount_point(path: str, is_dir: bool) -> None:

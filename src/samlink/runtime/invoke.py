@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from samlink.errors import BuildError, UsageError
-from samlink.runtime import report, sandbox
+from samlink.runtime import reaper, report, sandbox
 from samlink.runtime.api import Invocation, Outcome, RuntimeAPI
 from samlink.runtime.environment import ACCOUNT_ID, runtime_variables, sam_variables
 from samlink.runtime.python import (
@@ -289,8 +289,9 @@ def _run(
     exited = threading.Thread(target=_watch_exit, args=(proc, api), daemon=True)
     exited.start()
     try:
-        proc.stdin.write(json.dumps(plan).encode())
-        proc.stdin.close()
+        # One line, and stdin stays open: it is the sandbox's lifeline (reaper.py).
+        proc.stdin.write(json.dumps(plan).encode() + b"\n")
+        proc.stdin.flush()
     except BrokenPipeError:
         pass
     try:
@@ -371,23 +372,22 @@ def _finish(
 
 
 def _peak_memory_mb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return math.ceil(int(line.split()[1]) / 1024)
-    except OSError:
-        pass
-    return 0
+    # The function runs below the bootstrap's supervisor: the largest process of the tree.
+    peak = 0
+    for each in [pid, *reaper.descendants(pid)]:
+        try:
+            with open(f"/proc/{each}/status", encoding="ascii", errors="replace") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, math.ceil(int(line.split()[1]) / 1024))
+        except OSError:
+            pass
+    return peak
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            proc.kill()
-    proc.wait()
+    # Closing the lifeline makes the supervisor kill the function and all it started.
+    reaper.stop(proc)
 
 
 def _pump(stream: IO[bytes]) -> None:

@@ -1,0 +1,313 @@
+"""Nothing samlink starts outlives it: lifelines, subreapers and sweeps of whole process trees.
+
+A process samlink starts (a sandbox's bootstrap, `sam sync --watch`) is watched by a supervisor
+that ends everything below it when samlink goes, whatever signal ended samlink. The supervisor
+learns that from its *lifeline*: the read end of a pipe whose only write end samlink holds (the
+bootstrap's stdin). The kernel closes that end when samlink dies, even by SIGKILL, from any
+thread; a parent-death signal would fire when the thread that started the child ends, which a
+server's request threads do all the time. On Linux the supervisor is a child subreaper, so what a
+handler detaches (`start_new_session=True`, a double fork) is re-parented to it, not to init, and
+the sweep finds and kills it; elsewhere the process group is what is ended.
+
+Stdlib only and valid on Python 3.8: bootstrap.py loads this file into the function's own
+interpreter before it enters the sandbox, and `samlink sync` runs it as a script around SAM:
+
+    python reaper.py --lifeline FD [--remove DIR]... -- sam sync --watch ...
+
+For code that starts a sandbox (invoke, warm execution environments): start bootstrap.py with
+`stdin=PIPE`, write its plan as ONE line, keep stdin open for the environment's life, and end
+it with `stop(proc)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Sequence
+    from types import FrameType
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_LINUX = sys.platform.startswith("linux")
+
+
+class _Stop(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _prctl(option: int, value: int) -> bool:
+    if not _LINUX:
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(option, value, 0, 0, 0)) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def set_parent_death_signal(signum: int) -> bool:
+    """Linux: have the kernel send `signum` to this process when its parent thread ends."""
+    return _prctl(_PR_SET_PDEATHSIG, signum)
+
+
+def become_subreaper() -> bool:
+    """Linux: orphans below this process are re-parented to it instead of to init."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _stat_fields(pid: int | str) -> list[bytes] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: the fields start after its last ')'.
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started, in clock ticks since boot (Linux), to tell a reused pid apart."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc; [] elsewhere), parents before their children."""
+    if not _LINUX:
+        return []
+    try:
+        # Inside a PID namespace /proc may still be the host's: its numbers are not ours.
+        if os.readlink("/proc/self") != str(os.getpid()):
+            return []
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    children: dict[int, list[int]] = {}
+    for name in names:
+        if name.isdigit():
+            fields = _stat_fields(name)
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        below = children.get(todo.pop(0), [])
+        found.extend(below)
+        todo.extend(below)
+    return found
+
+
+def reap() -> list[tuple[int, int]]:
+    """Collect every child of this process that has ended: (pid, wait status)."""
+    ended: list[tuple[int, int]] = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return ended
+        if pid == 0:
+            return ended
+        ended.append((pid, status))
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell reports it (128 + signal for a killed process)."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def sweep(signum: int = signal.SIGKILL, grace: float = 0.0) -> None:
+    """Send `signum` to every process below this one; after `grace`, kill what is left; reap all.
+
+    Run by a subreaper, this ends detached grandchildren too: each is re-parented here as soon as
+    its own parent dies. Without /proc (macOS) the caller's process group is the reach.
+    """
+    me = os.getpid()
+    if not _LINUX:
+        _signal_own_group(signum)
+        deadline = time.monotonic() + grace
+        while grace and time.monotonic() < deadline:
+            reap()
+            time.sleep(0.05)
+        _signal_own_group(signal.SIGKILL)
+        reap()
+        return
+    deadline = time.monotonic() + grace
+    # A process stuck in the kernel (uninterruptible I/O) cannot be waited out forever.
+    give_up = deadline + 10.0
+    while True:
+        below = descendants(me)
+        reap()
+        if not below or time.monotonic() > give_up:
+            return
+        late = time.monotonic() >= deadline
+        for pid in below:
+            try:
+                os.kill(pid, signal.SIGKILL if late else signum)
+                if not late and signum != signal.SIGKILL:
+                    os.kill(pid, signal.SIGCONT)  # a stopped process acts on SIGTERM only now
+            except (ProcessLookupError, PermissionError):
+                pass
+        if late or signum == signal.SIGKILL:
+            deadline = 0.0
+        time.sleep(0.02)
+
+
+def _signal_own_group(signum: int) -> None:
+    previous = signal.signal(signum, signal.SIG_IGN) if signum != signal.SIGKILL else None
+    try:
+        os.killpg(os.getpgid(0), signum)
+    except OSError:
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signum, previous)
+
+
+def supervise(
+    child: int,
+    lifeline: int | None,
+    *,
+    forward: Sequence[int] = (),
+    grace: float = 0.0,
+    on_lost: Sequence[str] = (),
+) -> int:
+    """Wait for `child`; end everything below when it exits, the lifeline closes or a stop signal
+    comes (SIGTERM, SIGINT, SIGHUP, minus `forward`, which are passed on to the child).
+
+    Returns the child's exit code (128 + signal when it was killed or a stop signal ended the
+    wait). `on_lost`: folders removed when the lifeline closes (the owner died without cleaning).
+    """
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    os.set_blocking(wake_r, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_w)
+
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        raise _Stop(signum)
+
+    def on_forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signum)
+
+    signal.signal(signal.SIGCHLD, lambda _s, _f: None)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_forward if signum in forward else on_stop)
+    code: int | None = None
+    lost = False
+    try:
+        while code is None:
+            for pid, status in reap():
+                if pid == child:
+                    code = exit_code(status)
+            if code is not None:
+                break
+            watched = [wake_r] + ([lifeline] if lifeline is not None else [])
+            ready, _, _ = select.select(watched, [], [])
+            if wake_r in ready:
+                try:
+                    while os.read(wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            if lifeline is not None and lifeline in ready:
+                try:
+                    data = os.read(lifeline, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    lost = True
+                    break
+    except _Stop as stop:
+        code = 128 + stop.signum
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    if os.getpid() == 1:
+        # The init of a PID namespace: the kernel kills everything in it when this one exits.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+    else:
+        sweep(signal.SIGTERM if grace else signal.SIGKILL, grace)
+    signal.set_wakeup_fd(previous_wakeup)
+    if lost:
+        import shutil
+
+        for folder in on_lost:
+            shutil.rmtree(folder, ignore_errors=True)
+    return code if code is not None else 128 + signal.SIGKILL
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """End a supervised process: close its lifeline (its stdin), then kill its group if it stays."""
+    if proc.stdin is not None and not proc.stdin.closed:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    import subprocess
+
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            proc.kill()
+    proc.wait()
+
+
+def _run_command(argv: Sequence[str], lifeline: int, remove: Sequence[str], grace: float) -> int:
+    become_subreaper()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(lifeline)
+            # If the supervisor itself is killed outright, the command goes with it.
+            set_parent_death_signal(signal.SIGKILL)
+            # A shell starts background jobs with SIGINT ignored; the command must still stop.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.execvp(argv[0], list(argv))
+        except BaseException as exc:  # the child must never return
+            sys.stderr.write(f"samlink: cannot run {argv[0]}: {exc}\n")
+        os._exit(127)
+    return supervise(child, lifeline, forward=(signal.SIGINT,), grace=grace, on_lost=tuple(remove))
+
+
+def main(args: Sequence[str]) -> int:
+    """`reaper.py --lifeline FD [--grace S] [--remove DIR]... -- COMMAND...`"""
+    lifeline = -1
+    grace = 3.0
+    remove: list[str] = []
+    rest = list(args)
+    while rest and rest[0] != "--":
+        option = rest.pop(0)
+        value = rest.pop(0)
+        if option == "--lifeline":
+            lifeline = int(value)
+        elif option == "--grace":
+            grace = float(value)
+        elif option == "--remove":
+            remove.append(value)
+        else:
+            sys.stderr.write(f"reaper: unknown option {option}\n")
+            return 2
+    command = rest[1:]
+    if lifeline < 0 or not command:
+        sys.stderr.write("reaper: usage: --lifeline FD [--remove DIR]... -- COMMAND...\n")
+        return 2
+    return _run_command(command, lifeline, remove, grace)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
