@@ -78,6 +78,9 @@ class Template:
     format: str  # "yaml" | "json"
     resources: dict[str, Resource] = field(hash=False)
     parameters: dict[str, str | None] = field(hash=False)
+    # The whole template as plain data (intrinsics in long form), for readers of other resource
+    # types (APIs, function URLs); Globals are not applied here.
+    document: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     def managed(self) -> list[Resource]:
         """The resources samlink builds, in template order."""
@@ -335,6 +338,7 @@ def _build(parsed: _Parsed) -> Template:
         format=parsed.format,
         resources=resources,
         parameters=parameters,
+        document=doc,
     )
 
 
