@@ -245,3 +245,24 @@ def test_yaml_styles_are_kept(tmp_path: Path, text: str) -> None:
     eol = "\r\n" if "\r\n" in text else "\n"
     assert all(line.endswith(eol) for line in added)
     _again(tmp_path, path, new)
+
+
+def test_command_settings_global_then_command(tmp_path: Path) -> None:
+    from samlink.model.samconfig import command_settings
+
+    (tmp_path / "samconfig.toml").write_text(
+        "version = 0.1\n"
+        "[default.global.parameters]\n"
+        'region = "eu-west-1"\n'
+        "port = 1\n"
+        "[default.local_start_api.parameters]\n"
+        "port = 4000\n"
+        'parameter_overrides = "Stage=qa"\n'
+    )
+    assert command_settings(tmp_path, "local_start_api") == {
+        "region": "eu-west-1",
+        "port": 4000,
+        "parameter_overrides": "Stage=qa",
+    }
+    assert command_settings(tmp_path, "local_start_api", "prod") == {}
+    assert command_settings(tmp_path / "none", "local_start_api") == {}

@@ -52,6 +52,10 @@ def enable_mount_symlinks(
                 old = f.read()
         except UnicodeDecodeError as err:
             raise UsageError(f"{path}: not UTF-8 text ({err.reason})", "save it as UTF-8") from None
+        except OSError as err:
+            raise UsageError(
+                f"{path}: cannot read it ({err.strerror})", "make the SAM config file readable"
+            ) from None
     elif config_file is not None:
         path = config_file if config_file.is_absolute() else project_dir / config_file
     else:
@@ -111,6 +115,9 @@ def _enable_toml(path: Path, old: str, env: str) -> str:
         raise UsageError(
             f"{path}:{err.line}: {str(err).split(' at line ')[0]}", "fix the TOML"
         ) from None
+    except TOMLKitError as err:
+        # A key given twice is no ParseError and tomlkit says no line; SAM's reader refuses it.
+        raise UsageError(f"{path}: {err}", "fix the TOML: each key once per table") from None
     before = doc.unwrap()
     section = _section(doc, path, env)
     if section is not None and section.get(_KEY) is True and "version" in doc:
@@ -226,3 +233,34 @@ def _round_trip_yaml(mapping: int, sequence: int, offset: int, eol: str) -> YAML
 
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+# --- reading a command's settings ----------------------------------------------------------------
+
+
+def command_settings(
+    project_dir: Path, command: str, config_env: str = DEFAULT_ENV
+) -> dict[str, object]:
+    """The settings SAM applies to `command` (e.g. `local_start_api`) from the config file it
+    reads: `[env.global.parameters]`, then `[env.<command>.parameters]` over it."""
+    path = find_config(project_dir)
+    if path is None:
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".toml":
+            doc: Any = tomlkit.parse(text).unwrap()
+        else:
+            doc = YAML(typ="safe").load(text) or {}
+    except (OSError, UnicodeDecodeError, TOMLKitError, YAMLError) as err:
+        raise UsageError(
+            f"{path}: cannot read it ({str(err).splitlines()[0]})", "fix the SAM config file"
+        ) from None
+    settings: dict[str, object] = {}
+    env = doc.get(config_env) if isinstance(doc, dict) else None
+    for name in ("global", command):
+        section = env.get(name) if isinstance(env, dict) else None
+        parameters = section.get(_SECTION) if isinstance(section, dict) else None
+        if isinstance(parameters, dict):
+            settings.update({str(k): v for k, v in parameters.items()})
+    return settings
