@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from conftest import BIN, run
+from samlink.live import sync
+from samlink.model.template import load_template
 from samlink.runtime import InvokeSpec, invoke
+from test_sync import Stack, aws
+from test_watch import Live, processes_with, wait_until
+
+__all__ = ["aws"]  # a fixture, used by name
+SAMLINK = BIN / "samlink"
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
@@ -134,3 +142,157 @@ invoke(spec, Path({str(event)!r}).read_bytes(), isolation={isolation!r})
         if samlink.poll() is None:
             samlink.kill()
         samlink.wait()
+
+
+# -- samlink sync: SAM and what it starts end with samlink ---------------------------------------
+
+SYNC_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  LambdaRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Allow
+            Principal: {Service: lambda.amazonaws.com}
+            Action: sts:AssumeRole
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code: fn/
+      Handler: app.lambda_handler
+      Runtime: python3.12
+      Role: !GetAtt LambdaRole.Arn
+"""
+
+
+@pytest.fixture
+def sync_project(tmp_path: Path, aws: dict[str, str]) -> Path:
+    project = tmp_path / "project"
+    (project / "fn").mkdir(parents=True)
+    (project / "fn" / "app.py").write_text("def lambda_handler(event, context):\n    return 1\n")
+    (project / "fn" / "requirements.txt").write_text("")
+    (project / "template.yaml").write_text(SYNC_TEMPLATE)
+    run([SAMLINK, "init"], project, aws)
+    return project
+
+
+def start_sync(project: Path, aws: dict[str, str]) -> Live:
+    stack = Stack(aws, f"samlink-{uuid.uuid4().hex[:8]}")
+    bucket = f"samlink-sync-{uuid.uuid4().hex[:8]}"
+    stack.s3.create_bucket(Bucket=bucket)
+    command: list[str | Path] = [
+        SAMLINK, "sync", "--stack-name", stack.name, "--s3-bucket", bucket
+    ]  # fmt: skip
+    return Live(command, project, aws, stdin="y\n")
+
+
+def command_of(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def running(token: str, program: bytes) -> list[int]:
+    """Processes of a Live whose program (or script) ends with `program`."""
+    return [
+        pid
+        for pid in processes_with(token)
+        if any(part.endswith(program) for part in command_of(pid)[:3])
+    ]
+
+
+def no_markers(project: Path) -> bool:
+    return not (project / "fn" / sync.MARKER_DIR).exists()
+
+
+@pytest.mark.sam
+def test_sigkill_of_samlink_sync_ends_sam_and_its_build(
+    sync_project: Path, aws: dict[str, str]
+) -> None:
+    live = start_sync(sync_project, aws)
+    try:
+        # Kill while SAM's first build runs (make and samlink build below SAM), if we catch it.
+        wait_until(
+            lambda: running(live.token, b"make") or "Infra sync completed" in live.output,
+            600,
+            "SAM's first build",
+        )
+        assert running(live.token, b"/sam")
+        os.kill(live.proc.pid, signal.SIGKILL)  # samlink alone: nothing of it can clean up
+        live.proc.wait(timeout=30)
+        wait_until(lambda: not processes_with(live.token), 20, "SAM and its children to end")
+        wait_until(lambda: no_markers(sync_project), 10, "the markers to go")
+    finally:
+        live.kill()
+
+
+@pytest.mark.sam
+def test_sighup_stops_samlink_sync_like_ctrl_c(sync_project: Path, aws: dict[str, str]) -> None:
+    live = start_sync(sync_project, aws)
+    try:
+        live.wait_for(r"Infra sync completed\.", timeout=600)
+        os.killpg(live.proc.pid, signal.SIGHUP)  # what a closing terminal sends its job
+        live.proc.wait(timeout=120)
+        wait_until(lambda: not processes_with(live.token), 20, "SAM and its children to end")
+        assert "samlink: stopped" in live.output
+        assert no_markers(sync_project)
+    finally:
+        live.kill()
+
+
+@pytest.mark.sam
+def test_a_restarted_sync_ends_the_stale_one_and_refuses_a_live_one(
+    sync_project: Path, aws: dict[str, str]
+) -> None:
+    first = start_sync(sync_project, aws)
+    second: Live | None = None
+    try:
+        first.wait_for(r"Infra sync completed\.", timeout=600)
+        # A stale sync: its samlink is gone and its supervisor cannot act (stopped), so SAM
+        # keeps running, as it did before samlink had a supervisor.
+        (supervisor,) = running(first.token, b"reaper.py")
+        os.kill(supervisor, signal.SIGSTOP)
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait(timeout=30)
+        assert running(first.token, b"/sam")
+
+        second = start_sync(sync_project, aws)
+        second.wait_for(r"ending the sam sync .* of a samlink sync that died", timeout=60)
+        wait_until(lambda: not processes_with(first.token), 30, "the stale SAM to end")
+        second.wait_for(r"running sam sync", timeout=60)
+
+        # While the second one lives, a third is refused: one sync per stack.
+        refused = run([SAMLINK, "sync", "--stack-name", "other"], sync_project, aws, check=False)
+        assert refused.returncode == 2, refused.stderr
+        assert "samlink sync is already running for this project" in refused.stderr
+
+        second.wait_for(r"Infra sync completed\.", timeout=600)
+        second.interrupt()
+        assert second.proc.wait(timeout=120) == 130
+        wait_until(lambda: not processes_with(second.token), 30, "every child process to exit")
+        assert no_markers(sync_project)
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+
+
+def test_stale_markers_are_made_afresh(tmp_path: Path) -> None:
+    """A marker folder left by a killed sync is replaced, so the stop removes it."""
+    template = tmp_path / "template.yaml"
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "app.py").write_text("")
+    template.write_text(SYNC_TEMPLATE)
+    stale = tmp_path / "fn" / sync.MARKER_DIR
+    stale.mkdir()
+    (stale / "Gone").write_text("0\n")
+    resources = [r for r in load_template(template).resources.values() if r.code_dir]
+    folders = sync.prepare_markers(resources)
+    assert folders == [stale]
+    assert sorted(p.name for p in stale.iterdir()) == [".gitignore", "Fn"]
+    sync.remove_markers(folders)
+    assert not stale.exists()

@@ -9,6 +9,12 @@ feeds (`<CodeUri>/.samlink-sync/<LogicalId>`, git-ignored, never built): SAM's o
 that, and SAM's own queue (one sync per resource at a time, later changes queued behind it) runs
 the makefile build and the upload. Edits inside a CodeUri are SAM's alone, so none is synced twice.
 
+SAM runs below a supervisor (runtime/reaper.py) whose lifeline is a pipe only this process
+holds: however samlink ends (Ctrl-C, SIGTERM, SIGHUP, SIGKILL), SAM and what it started (make,
+`samlink build`) end too, and the markers go. One sync per project: `.samlink/sync.lock` is held
+(flock) by samlink and the supervisor and names them; a new sync refuses while the owner lives
+and ends the processes of one that died without cleaning up.
+
 What SAM uploads is the build dir zipped through its links. Under `samlink sync` the SAM process
 carries SAMLINK_SYNC=1 down to make and `samlink build`, which then calls `realize`: the
 top-level links of the dev build become real, filtered files, hard-linked, not copied.
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import fcntl
+import json
 import os
 import queue
 import re
@@ -45,12 +53,16 @@ from samlink.live.watch import (
 )
 from samlink.model import links
 from samlink.model.template import Resource, Template
+from samlink.runtime import reaper
+
+REAPER = Path(reaper.__file__)
 
 MARKER_DIR = ".samlink-sync"
 _MARKER_IGNORE = (
     "# samlink sync: markers that tell `sam sync --watch` a linked library changed\n*\n"
 )
 SAM_PREFIX = "[sam] "
+LOCK_NAME = "sync.lock"
 # How long SAM may take to finish an upload in flight after Ctrl-C before it is terminated.
 STOP_GRACE = 60.0
 
@@ -65,11 +77,15 @@ def marker_path(resource: Resource) -> Path:
 
 
 def prepare_markers(resources: Sequence[Resource]) -> list[Path]:
-    """Create each resource's marker (before SAM starts watching); returns the folders made."""
+    """Create each resource's marker (before SAM starts watching); returns the marker folders.
+
+    Folders left by a sync that was killed before it could clean up are made afresh.
+    """
     made = []
     for resource in resources:
         path = marker_path(resource)
-        if not path.parent.is_dir():
+        if path.parent not in made:
+            shutil.rmtree(path.parent, ignore_errors=True)
             made.append(path.parent)
         ignore = path.parent / ".gitignore"
         if not ignore.exists():
@@ -256,13 +272,15 @@ class Session:
     _managed: dict[str, Resource] = field(default_factory=dict)
     _watcher: SourceWatcher | None = None
     _proc: subprocess.Popen[bytes] | None = None
+    lock: SyncLock | None = None
+    _lifeline: int | None = None
 
     def run(self) -> int:
         self._managed = {r.logical_id: r for r in self.template.managed()}
         self._sources = linked_sources(self.template)
         made = prepare_markers(list(self._managed.values()))
         try:
-            self._proc = self._start_sam()
+            self._proc = self._start_sam(made)
             self._watch()
             self._announce()
             return self._loop()
@@ -303,24 +321,38 @@ class Session:
         for rid, projects in sorted(outside.items()):
             self.console.say(f"watching {', '.join(sorted(projects))} for {rid}")
 
-    def _start_sam(self) -> subprocess.Popen[bytes]:
+    def _start_sam(self, markers: Sequence[Path]) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env[SYNC_ENV] = "1"
         samlink = shutil.which("samlink") or str(Path(sys.executable).parent / "samlink")
         if "SAMLINK" not in env and Path(samlink).exists():
             env["SAMLINK"] = samlink  # the make target runs this samlink, whatever make's PATH
         self.console.say("running " + " ".join(["sam", *self.command[1:]]))
-        proc = subprocess.Popen(
-            self.command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=self.template.path.parent,
-            # Its own process group: Ctrl-C reaches samlink alone, which stops SAM in order
-            # (SAM finishes the upload in flight), and the group is what is killed if it hangs.
-            start_new_session=True,
-            preexec_fn=_default_sigint,
-        )
+        lifeline, self._lifeline = os.pipe()
+        supervisor = [sys.executable, "-I", str(REAPER), "--lifeline", str(lifeline)]
+        for folder in markers:
+            supervisor += ["--remove", str(folder)]
+        kept = (lifeline,) if self.lock is None else (lifeline, self.lock.fd)
+        try:
+            proc = subprocess.Popen(
+                [*supervisor, "--", *self.command],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                # The current directory, as the user's own `sam sync` would run: SAM writes
+                # .aws-sam/build there, where every samlink command looks for it (there is no
+                # --build-dir for `sam sync`; see samlink.build.location).
+                cwd=Path.cwd(),
+                # Its own process group: Ctrl-C reaches samlink alone, which stops SAM in order
+                # (SAM finishes the upload in flight), and the group is what is killed if it
+                # hangs. The lock goes along: it is held while anything of this sync lives.
+                start_new_session=True,
+                pass_fds=kept,
+            )
+        finally:
+            os.close(lifeline)
+        if self.lock is not None:
+            self.lock.record(proc.pid)
         assert proc.stdout is not None
         threading.Thread(
             target=self._read, args=(proc.stdout,), name="samlink-sam-output", daemon=True
@@ -454,6 +486,9 @@ class Session:
                 self.console.say("sam did not stop: terminating it")
         # Whatever SAM left running in its group (make, samlink build) goes with it.
         _kill_group(proc.pid, proc)
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
         self.console.say("stopped")
 
 
@@ -484,11 +519,109 @@ def run(
         excludes=watch_excludes(template),
     )
     session = Session(template, command, console=console or Console())
-    with _stop_signals():
+    with _stop_signals(), SyncLock.acquire(template.path.parent, session.console) as lock:
+        session.lock = lock
         try:
             return session.run()
         except KeyboardInterrupt:
             return 130
+
+
+# ---------------------------------------------------------------------------------------------
+# One sync per project
+
+
+@dataclass
+class SyncLock:
+    """`.samlink/sync.lock`, held (flock) by samlink sync and its supervisor, naming both."""
+
+    fd: int
+    path: Path
+
+    @classmethod
+    @contextlib.contextmanager
+    def acquire(cls, project_dir: Path, console: Console) -> Iterator[SyncLock]:
+        """Take the project's sync lock; refuse while its owner lives, end what a dead one left."""
+        state = links.state_dir(project_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        path = state / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            if not _try_lock(fd):
+                _end_stale(fd, path, console)
+            lock = cls(fd, path)
+            lock.record(None)
+            yield lock
+        finally:
+            os.close(fd)
+
+    def record(self, group: int | None) -> None:
+        """Write who holds the lock: this process and the supervisor's process group."""
+        me = os.getpid()
+        data = {"pid": me, "start": reaper.start_time(me), "group": group}
+        if group is not None:
+            data["group_start"] = reaper.start_time(group)
+        text = json.dumps(data).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, text, 0)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _alive(pid: object, start: object) -> bool:
+    """Whether `pid` is still the process that started at `start` (a pid can be reused)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return start is None or reaper.start_time(pid) in (None, start)
+
+
+def _end_stale(fd: int, path: Path, console: Console) -> None:
+    try:
+        record = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        record = {}
+    owner = record.get("pid")
+    if _alive(owner, record.get("start")):
+        raise UsageError(
+            f"samlink sync is already running for this project (pid {owner})",
+            f"stop it first (Ctrl-C in its terminal, or kill {owner}): two syncs would race "
+            "on one stack",
+        )
+    group = record.get("group")
+    # The group's id cannot be reused while any member lives; only a live leader must be ours.
+    if isinstance(group, int) and group > 0:
+        leader_ok = _alive(group, record.get("group_start")) or not _alive(group, None)
+        if leader_ok:
+            console.say(
+                f"ending the sam sync (process group {group}) of a samlink sync that died "
+                f"(pid {owner})"
+            )
+            for signum in (signal.SIGTERM, signal.SIGKILL):
+                with contextlib.suppress(OSError):
+                    os.killpg(group, signum)
+                    os.killpg(group, signal.SIGCONT)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    if _try_lock(fd):
+                        return
+                    time.sleep(0.1)
+    if not _try_lock(fd):
+        raise UsageError(
+            f"another samlink sync holds {path}",
+            "end the processes that hold it (`fuser " + str(path) + "`), then start again",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,11 +641,6 @@ def _relative(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
-
-
-def _default_sigint() -> None:
-    # A shell starts background jobs with SIGINT ignored; SAM must still stop on ours.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_uninterrupted(proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -555,13 +683,17 @@ def _group_alive(pgid: int) -> bool:
 
 @contextlib.contextmanager
 def _stop_signals() -> Iterator[None]:
-    """Ctrl-C and SIGTERM stop samlink sync cleanly, even where a shell made SIGINT ignored."""
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal) stop samlink sync cleanly, even where a
+    shell made SIGINT ignored."""
 
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     try:
-        previous = [(sig, signal.signal(sig, interrupt)) for sig in (signal.SIGINT, signal.SIGTERM)]
+        previous = [
+            (sig, signal.signal(sig, interrupt))
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        ]
     except ValueError:  # not the main thread
         yield None
         return
