@@ -1,8 +1,8 @@
 """The house in layers: every import under src/samlink goes down (or sideways without a circle).
 
 Order, top to bottom: the entries (`samlink.entry`, `samlink.__main__`), `cli`, `commands`,
-`live`, `audit`, `runtime`, `build`, `model`, the ground (`errors`, `atomicfile`, the package
-itself). Imports inside functions and under `if TYPE_CHECKING:` count like any other.
+`live`, `audit`, `runtime`, `build`, `model`, the ground (`errors`, `atomicfile`, `locks`, the
+package itself). Imports inside functions and under `if TYPE_CHECKING:` count like any other.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 LAYERS = ["ground", "model", "build", "runtime", "audit", "live", "commands", "cli", "entry"]
-GROUND = {"samlink", "samlink.errors", "samlink.atomicfile"}
+GROUND = {"samlink", "samlink.errors", "samlink.atomicfile", "samlink.locks"}
 ENTRIES = {"samlink.entry", "samlink.__main__"}
 
 

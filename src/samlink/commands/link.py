@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from packaging.utils import canonicalize_name
 
+from samlink import locks
 from samlink.errors import UsageError
 from samlink.model import links
 from samlink.model.project import ProjectInfo, is_python_project
@@ -14,6 +15,12 @@ from samlink.model.template import Resource, load_template
 
 
 def link(template_path: Path, path: Path, *, name: str | None, functions: tuple[str, ...]) -> int:
+    # links.json is read, changed and written whole: two at once would lose one's change.
+    with locks.project_lock(template_path.resolve().parent):
+        return _link(template_path, path, name=name, functions=functions)
+
+
+def _link(template_path: Path, path: Path, *, name: str | None, functions: tuple[str, ...]) -> int:
     template = load_template(template_path)
     project_dir = template.path.parent
     root = path.expanduser().resolve()
@@ -84,6 +91,11 @@ def _refuse_clashes(
 
 
 def unlink(template_path: Path, names: tuple[str, ...], *, all_links: bool) -> int:
+    with locks.project_lock(template_path.resolve().parent):
+        return _unlink(template_path, names, all_links=all_links)
+
+
+def _unlink(template_path: Path, names: tuple[str, ...], *, all_links: bool) -> int:
     project_dir = template_path.resolve().parent
     current = links.load(project_dir)
     if all_links:
