@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from samlink import atomicfile
+from samlink import atomicfile, locks
 from samlink.build import adopt
 from samlink.errors import UsageError
 from samlink.model.template import load_template
@@ -20,6 +20,20 @@ def run(
     dry_run: bool,
     force: bool,
     config_env: str = "default",
+) -> int:
+    # Every file init writes is read, merged and written whole: a second init at the same time
+    # would undo the first one's change.
+    with locks.project_lock(template_path.resolve().parent):
+        return _run(template_path, ids, dry_run=dry_run, force=force, config_env=config_env)
+
+
+def _run(
+    template_path: Path,
+    ids: tuple[str, ...],
+    *,
+    dry_run: bool,
+    force: bool,
+    config_env: str,
 ) -> int:
     template = load_template(template_path)
     chosen = template.select(list(ids))
