@@ -86,7 +86,7 @@ with open(plans.plan_path(os.path.dirname(template), resource), "rb") as f:
 t.append(time.perf_counter())
 plans.check(plan, template, resource)
 t.append(time.perf_counter())
-tree.materialize(plan["tree"], dest, plan["top"], plan["halves"], plan["symlinks"])
+tree.materialize(plan["tree"], dest, plan["top"], plan["halves"], plan["symlinks"], plan["sealed"])
 t.append(time.perf_counter())
 tree.apply(dest, plan["ops"])
 tree.touch(plan["marker"])

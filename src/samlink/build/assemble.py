@@ -234,6 +234,8 @@ def install_spec(
     env = requirements.target_environment(target.python_version, target.machine)
     linked_names = {canonicalize_name(p.info.name) for p in linked}
     lines: set[str] = set()
+    hashes: dict[str, set[str]] = {}  # line -> its --hash values (pip: verify them all)
+    pins: dict[str, Requirement] = {}  # name -> its hashed line
     for line in reqs.lines:
         if line.path is not None:
             if options.release and not options.allow_local:
@@ -247,22 +249,29 @@ def install_spec(
         assert line.requirement is not None
         if canonicalize_name(line.requirement.name) in linked_names:
             continue
-        lines.add(requirements.normalized(line.requirement))
+        text = requirements.normalized(line.requirement)
+        lines.add(text)
+        if line.hashes:
+            hashes.setdefault(text, set()).update(line.hashes)
+            pins[canonicalize_name(line.requirement.name)] = line.requirement
     for project in linked:
         for text in project.info.requires:
             dependency = Requirement(text)
             if canonicalize_name(dependency.name) in linked_names:
                 continue
             if requirements.applies(dependency.marker, env, project.extras):
+                pin = pins.get(canonicalize_name(dependency.name))
+                if requirements.satisfied_by_pin(dependency, pin):
+                    continue  # a hashed pin of the file installs it: hash mode stays whole
                 lines.add(requirements.without_marker(dependency))
-    constraints = tuple(
-        sorted(
-            requirements.normalized(c.requirement)
-            for c in reqs.constraints
-            if c.requirement is not None
-            and canonicalize_name(c.requirement.name) not in linked_names
-        )
-    )
+    constraints = []
+    for c in reqs.constraints:
+        if c.requirement is None or canonicalize_name(c.requirement.name) in linked_names:
+            continue
+        text = requirements.normalized(c.requirement)
+        constraints.append(text)
+        if c.hashes:
+            hashes.setdefault(text, set()).update(c.hashes)
     from_file = IndexOptions(
         index_url=reqs.index_url,
         extra_index_urls=reqs.extra_index_urls,
@@ -272,7 +281,13 @@ def install_spec(
         pre=reqs.pre,
     )
     index = merge_index(from_file, pip_configuration())
-    return InstallSpec(requirements=tuple(sorted(lines)), constraints=constraints, index=index)
+    return InstallSpec(
+        requirements=tuple(sorted(lines)),
+        constraints=tuple(sorted(constraints)),
+        index=index,
+        hashes=tuple((text, tuple(sorted(found))) for text, found in sorted(hashes.items())),
+        require_hashes=reqs.require_hashes,
+    )
 
 
 def _read_requirements(code_dir: Path) -> requirements.RequirementsFile:
@@ -580,6 +595,7 @@ def _save_plan(project_dir: Path, entry: Entry, plan: dict[str, Any]) -> None:
             [row[1] for row in rows if row[0] == "d"], [row[1] for row in rows if row[0] == "f"]
         )
         plan["symlinks"] = [(row[1], row[2]) for row in rows if row[0] == "l"]
+        plan["sealed"] = manifest["sealed_ns"]
         record = plans.record_path(str(project_dir), plan["id"])
         plan["record_stamp"] = plans.observe("f", record)
         plans.save_plan(str(project_dir), plan)

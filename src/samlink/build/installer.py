@@ -19,6 +19,7 @@ import configparser
 import importlib.metadata
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from samlink.errors import BuildError, UsageError
 from samlink.model.target import Target
@@ -90,6 +93,17 @@ class InstallSpec:
     requirements: tuple[str, ...]  # PEP 508 lines or absolute local paths / URLs
     constraints: tuple[str, ...] = ()
     index: IndexOptions = field(default_factory=IndexOptions)  # already merged with pip's config
+    # (line of requirements or constraints, its "sha256:<hex>" values), sorted.
+    hashes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    require_hashes: bool = False  # --require-hashes in a requirements file
+
+    @property
+    def hash_mode(self) -> bool:
+        """pip's rule: hash-checking is on with --require-hashes or once any line has a hash."""
+        return self.require_hashes or bool(self.hashes)
+
+    def hashes_of(self, line: str) -> tuple[str, ...]:
+        return next((found for text, found in self.hashes if text == line), ())
 
 
 @dataclass(frozen=True)
@@ -357,20 +371,26 @@ def install(spec: InstallSpec, target: Target, dest: Path, installer: Installer)
             f"pip's constraint setting ({settings['constraint']}) is not applied to Lambda "
             "builds; add `-c FILE` to requirements.txt to apply it"
         )
+    if spec.hash_mode:
+        check_hash_mode(spec)
     with tempfile.TemporaryDirectory(prefix="samlink-install-") as tmp:
         work = Path(tmp)
         requirements = work / "requirements.txt"
-        requirements.write_text("".join(f"{line}\n" for line in spec.requirements), "utf-8")
+        requirements.write_text(_requirements_text(spec, spec.requirements), "utf-8")
         constraints: Path | None = None
         if spec.constraints:
             constraints = work / "constraints.txt"
-            constraints.write_text("".join(f"{line}\n" for line in spec.constraints), "utf-8")
+            constraints.write_text(_requirements_text(spec, spec.constraints), "utf-8")
         if installer.name == "uv":
             command, env = _uv_command(spec.index, target, dest, installer, settings)
         elif installer.name == "pip":
             command, env = _pip_command(spec.index, target, dest, installer, settings)
         else:
             raise UsageError(f"unknown installer {installer.name!r}", "use uv or pip")
+        if spec.hash_mode:
+            # uv checks only the hashes it is given unless told; pip turns the mode on by itself
+            # once a line has a hash. Said explicitly, both refuse what pip would refuse.
+            command.append("--require-hashes")
         command += ["-r", str(requirements)]
         if constraints is not None:
             command += ["-c", str(constraints)]
@@ -383,6 +403,50 @@ def install(spec: InstallSpec, target: Target, dest: Path, installer: Installer)
         if lock.is_file() and not lock.is_symlink():
             lock.unlink()
     check_wheel_tags(dest, target)
+
+
+def check_hash_mode(spec: InstallSpec) -> None:
+    """Refuse, as pip does before it downloads anything, what hash-checking mode cannot verify."""
+    unpinned = [line for line in spec.requirements if not _pinned_exactly(line)]
+    if unpinned:
+        raise BuildError(
+            "In --require-hashes mode, all requirements must have their versions pinned with ==. "
+            f"These do not: {', '.join(unpinned)}",
+            "pin them (`uv pip compile --generate-hashes` or `pip-compile --generate-hashes` "
+            "writes a complete file), or remove every --hash and --require-hashes",
+        )
+    missing = [line for line in spec.requirements if not spec.hashes_of(line)]
+    if missing:
+        raise BuildError(
+            "Hashes are required in --require-hashes mode, but they are missing from some "
+            f"requirements: {', '.join(missing)}",
+            "add --hash=sha256:... to each of them (it turns on once any line has a hash), "
+            "e.g. with `uv pip compile --generate-hashes`",
+        )
+
+
+def _pinned_exactly(line: str) -> bool:
+    # As pip: one `==` (or `===`) version without a wildcard, or a fixed file or URL.
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement:
+        return True  # a local path: pinned by what it points at
+    if requirement.url:
+        return True
+    specifiers = list(requirement.specifier)
+    return (
+        len(specifiers) == 1
+        and specifiers[0].operator in ("==", "===")
+        and not specifiers[0].version.endswith(".*")
+    )
+
+
+def _requirements_text(spec: InstallSpec, lines: Iterable[str]) -> str:
+    out = []
+    for line in lines:
+        hashes = "".join(f" --hash={value}" for value in spec.hashes_of(line))
+        out.append(f"{line}{hashes}\n")
+    return "".join(out)
 
 
 def check_wheel_tags(dest: Path, target: Target) -> None:
@@ -548,12 +612,69 @@ def _run(
             proc.kill()
             proc.wait()
     if code != 0:
+        hash_error = hash_failure(tail)
+        if hash_error is not None:
+            raise BuildError(*hash_error)
         message = last_error_line(tail)
         raise BuildError(
             f"{installer.name} could not install the dependencies for {target.describe()}: "
             f"{message}",
             _failure_hint(tail, target),
         )
+
+
+_PIP_MISMATCH = "THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE"
+_MISSING = (
+    "Hashes are required in --require-hashes mode, but they are missing from some requirements"
+)
+
+
+def hash_failure(lines: Iterable[str]) -> tuple[str, str] | None:
+    """pip's kind of message and a hint when an installer's output is a hash failure, or None.
+
+    pip and uv word these differently; the user gets pip's words (pip is the reference, and the
+    `SAMLINK=none` fallback prints them) with each package, expected and got.
+    """
+    text = list(lines)
+    joined = "\n".join(text)
+    mismatches: list[str] = []
+    # pip: "    six==1.17.0 from <url> (from -r ...):" / "Expected sha256 X" / "Got        Y"
+    for match in re.finditer(
+        r"^\s+(\S+) from .*:\n\s+Expected (\w+) (\S+)(?:\n\s+or \w+ \S+)*\n\s+Got\s+(\S+)",
+        joined,
+        re.M,
+    ):
+        name, algorithm, expected, got = match.groups()
+        mismatches.append(f"{name} (expected {algorithm}:{expected}, got {algorithm}:{got})")
+    # uv: "Hash mismatch for `six==1.17.0`" / "Expected:" / "sha256:X" / "Computed:" / "sha256:Y"
+    for match in re.finditer(
+        r"Hash mismatch for `([^`]+)`\s*\n\s*Expected:\s*\n((?:\s*\w+:\S+\s*\n)+)"
+        r"\s*Computed:\s*\n\s*(\w+:\S+)",
+        joined,
+    ):
+        name, expected, got = match.groups()
+        mismatches.append(f"{name} (expected {' or '.join(expected.split())}, got {got})")
+    if mismatches or _PIP_MISMATCH in joined:
+        return (
+            f"{_PIP_MISMATCH}: {'; '.join(mismatches) or 'see the output above'}",
+            "if you updated the versions, update the hashes; otherwise examine the package: "
+            "someone may have tampered with it",
+        )
+    missing: list[str] = []
+    if _MISSING in joined:  # pip lists each as "    name==version --hash=sha256:..."
+        missing = [ln.split()[0] for ln in text if re.match(r"^\s+\S+ --hash=", ln)]
+    for pattern in (
+        r"all requirements must have a hash, but none were provided for: (.+)$",
+        r"no trusted hash was provided for: `([^`]+)`",
+    ):
+        missing += [m.group(1).strip() for m in re.finditer(pattern, joined, re.M)]
+    if missing or _MISSING in joined:
+        return (
+            f"{_MISSING}: {', '.join(dict.fromkeys(missing)) or 'see the output above'}",
+            "every package installed, dependencies included, needs a --hash line (it turns on "
+            "once any line has a hash); `uv pip compile --generate-hashes` writes them all",
+        )
+    return None
 
 
 def last_error_line(lines: Iterable[str]) -> str:

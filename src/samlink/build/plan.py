@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # typing costs start-up time; mypy reads these, Python never 
 
 Stamp = list[tuple[str, str, object]]
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2  # 2: "sealed", the store entry's newest file mtime (the in-place edit guard)
 PLAN_SUFFIX = ".plan"
 DEBUG_ENV = "SAMLINK_DEBUG"
 # Environment variables read by a build: pip's and uv's settings, samlink's options, where pip
@@ -89,7 +89,7 @@ def replay(argv: Sequence[str], started: float) -> int:
     dest = os.path.realpath(artifacts)
     if plan["kind"] == "layer":
         dest = os.path.join(dest, "python")
-    materialize(plan["tree"], dest, plan["top"], plan["halves"], plan["symlinks"])
+    materialize(plan["tree"], dest, plan["top"], plan["halves"], plan["symlinks"], plan["sealed"])
     materialized = apply(dest, plan["ops"])
     touch(plan["marker"])
     seconds = time.monotonic() - started

@@ -3,7 +3,7 @@
 Layout under the store root:
 
     v1/entries/<key>/tree/           the installed files (read-only)
-    v1/entries/<key>/manifest.json   every file: path, size, mode, sha256 (symlinks: target)
+    v1/entries/<key>/manifest.json   every file: path, size, mode, sha256, mtime (symlinks: target)
     v1/entries/<key>/last-used       touched on every use (its mtime drives `prune`)
     v1/locks/<key>.lock              flock'd while an entry is built, replaced or removed
     v1/tmp/<key>.<pid>.<random>/     entries being built, and replaced entries being deleted
@@ -12,9 +12,12 @@ An entry is trusted only once published: it is built and described in a temp dir
 into `entries/` in one step while its lock is held. A killed build leaves only a temp dir, which
 the next build of the same key (holding the lock) or `prune` deletes.
 
-Materialized files are HARD LINKS to the store's files: nothing may ever write to a file in a
-build directory in place, or it changes the store and every other build. Files are stored
-read-only to make that harder, and anything samlink copies over a path first unlinks it.
+Materialized files are HARD LINKS to the store's files: a write to a file in a build directory
+in place changes the store's file. Files are stored read-only to make that harder (root and tools
+that chmod first are not stopped), anything samlink copies over a path first unlinks it, and
+every reuse of an entry checks each file's size, mode and mtime against the manifest (the warm
+replay in samlink.build.tree checks the mtimes): an entry with a file changed in place is
+reinstalled before any build uses it again.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ _FINGERPRINT_SKIP = frozenset(
 )
 _USERINFO = re.compile(r"://[^/@\s]+@")
 
-Row = list[Any]  # ["d", rel] | ["f", rel, size, mode, sha256] | ["l", rel, link target]
+# ["d", rel] | ["f", rel, size, mode, sha256, mtime_ns] | ["l", rel, link target]
+Row = list[Any]
 
 
 class DamagedEntry(BuildError):
@@ -80,6 +84,16 @@ class DamagedEntry(BuildError):
             "run `samlink cache verify`, or `samlink cache clear` to start over",
         )
         self.key = key
+
+
+class ChangedEntry(DamagedEntry):
+    """Files of a published entry were changed in place (an edit through a build dir's link)."""
+
+    def __init__(self, key: str, changed: list[str]) -> None:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        self.detail = f"{', '.join(changed[:3])}{more} changed in place since it was installed"
+        super().__init__(key, self.detail)
+        self.changed = changed
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,7 @@ class Entry:
     files: int
     size: int
     last_used: float = field(default=0.0, compare=False)
+    sealed_ns: int = 0  # the newest file mtime when published: a newer one was written since
 
 
 class Store:
@@ -115,7 +130,7 @@ class Store:
 
     def key(self, spec: InstallSpec, target: Target, installer: Installer) -> str:
         """sha256 over everything that changes the installed tree (no network, no subprocess)."""
-        document = {
+        document: dict[str, Any] = {
             "format": FORMAT,
             "requirements": sorted({_canonical_requirement(r) for r in spec.requirements}),
             "constraints": sorted({_canonical_requirement(c) for c in spec.constraints}),
@@ -131,6 +146,13 @@ class Store:
             },
             "installer": {"name": installer.name, "version": installer.version},
         }
+        if spec.hash_mode:
+            # The right and the wrong hash never share an entry. Only in hash mode, so the keys
+            # of every other entry stay what they were.
+            document["hashes"] = {
+                _canonical_requirement(line): sorted(values) for line, values in spec.hashes
+            }
+            document["require_hashes"] = spec.require_hashes
         text = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -174,7 +196,14 @@ class Store:
         entry = self.get_or_build(spec, target, installer, refresh=refresh)
         try:
             return entry, self.materialize(entry, dest)
-        except DamagedEntry:
+        except DamagedEntry as damaged:
+            if isinstance(damaged, ChangedEntry):
+                print(
+                    f"samlink: store entry {entry.key[:12]}: {damaged.detail} (an edit in a build "
+                    "dir reaches the store through its hard links); reinstalling it",
+                    file=sys.stderr,
+                    flush=True,
+                )
             self._discard(entry)
             entry = self.get_or_build(spec, target, installer)
             return entry, self.materialize(entry, dest)
@@ -191,6 +220,8 @@ class Store:
         src_root, dst_root = str(entry.path), str(dest)
         copying = False
         count = 0
+        changed: list[str] = []
+        lstat = os.lstat
         # Walk the manifest, not the tree: a file missing from the store raises here instead of
         # silently producing a build without it.
         for row in rows:
@@ -204,6 +235,13 @@ class Store:
                 count += 1
                 continue
             src = f"{src_root}/{rel}"
+            # The guard: a file written in place (through a build dir's hard link) has another
+            # size, mode or mtime than the manifest says. Nothing else is this cheap.
+            with contextlib.suppress(FileNotFoundError):  # _link/_copy report a missing file
+                st = lstat(src)
+                seen = (st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+                if seen != (row[2], row[3], row[5]):
+                    changed.append(rel)
             if copying:
                 _copy(src, dst, entry.key, rel)
             else:
@@ -217,6 +255,8 @@ class Store:
                         raise
                     _copy(src, dst, entry.key, rel)
             count += 1
+        if changed:
+            raise ChangedEntry(entry.key, changed)
         return count
 
     # --- management ------------------------------------------------------------------------
@@ -301,6 +341,9 @@ class Store:
                     problems.append(f"{rel}: size {st.st_size}, expected {size}")
                 elif _sha256(path) != digest:
                     problems.append(f"{rel}: content changed (sha256 differs)")
+                elif st.st_mtime_ns != row[5]:
+                    # Builds treat it as changed (they compare mtimes, not contents).
+                    problems.append(f"{rel}: written in place (mtime changed)")
                 if stat.S_IMODE(st.st_mode) != mode:
                     problems.append(f"{rel}: mode {stat.S_IMODE(st.st_mode):o}, expected {mode:o}")
         for dirpath, dirnames, filenames in os.walk(entry.path):
@@ -319,6 +362,8 @@ class Store:
         try:
             data = _read_manifest(manifest)
             rows: list[Row] = data["files"]
+            # An entry without mtimes (an older samlink's) cannot be guarded: rebuilt once.
+            sealed_ns = int(data["sealed_ns"])
             entry = Entry(
                 key=key,
                 path=entry_dir / "tree",
@@ -331,6 +376,7 @@ class Store:
                 files=int(data["count"]),
                 size=int(data["size"]),
                 last_used=_mtime(entry_dir / "last-used", float(data["created"])),
+                sealed_ns=sealed_ns,
             )
         except FileNotFoundError:
             return None
@@ -366,6 +412,7 @@ class Store:
                 "installer": {"name": installer.name, "version": installer.version},
                 "count": sum(1 for r in rows if r[0] != "d"),
                 "size": size,
+                "sealed_ns": max((r[5] for r in rows if r[0] == "f"), default=0),
                 "files": rows,
             }
             _write_json(work / "manifest.json", record)
@@ -585,6 +632,8 @@ def _spec_record(spec: InstallSpec) -> dict[str, Any]:
         "requirements": [_redact(r) for r in spec.requirements],
         "constraints": [_redact(c) for c in spec.constraints],
         "index": index,
+        "hashes": [[_redact(line), list(values)] for line, values in spec.hashes],
+        "require_hashes": spec.require_hashes,
     }
 
 
@@ -601,6 +650,8 @@ def _spec_from_record(record: dict[str, Any]) -> InstallSpec:
             trusted_hosts=tuple(index.get("trusted_hosts", ())),
             pre=bool(index["pre"]),
         ),
+        hashes=tuple((line, tuple(values)) for line, values in record.get("hashes", ())),
+        require_hashes=bool(record.get("require_hashes", False)),
     )
 
 
@@ -676,7 +727,9 @@ def _describe(tree: Path) -> tuple[list[Row], int]:
                 # Read-only: every build directory hard-links these very files.
                 mode = stat.S_IMODE(st.st_mode) & ~0o222
                 os.chmod(full, mode)
-                rows.append(["f", prefix + name, st.st_size, mode, _sha256(Path(full))])
+                rows.append(
+                    ["f", prefix + name, st.st_size, mode, _sha256(Path(full)), st.st_mtime_ns]
+                )
                 total += st.st_size
             else:
                 raise BuildError(

@@ -22,6 +22,14 @@ Part = tuple[list[str], list[str]]  # dirs, files of a store entry, relative to 
 
 # Fewer files than this are linked by one process (a fork costs about a millisecond).
 _PARALLEL_FILES = 1000
+# How the process linking the second half says that it found a file changed in place.
+_CHANGED_EXIT = 3
+
+
+class ChangedInPlace(Exception):
+    """A store file was written since its entry was published (through a build dir's link)."""
+
+
 # Never copied from a namespace package's source (the same rule as the rest of a build).
 _SKIP_SUFFIXES = (".pyc",)
 
@@ -60,8 +68,13 @@ def materialize(
     top: Sequence[str],
     halves: Sequence[Part],
     symlinks: Sequence[tuple[str, str]],
+    sealed_ns: int,
 ) -> None:
     """Hard-link a store entry's files into `dest`, as Store.materialize does.
+
+    The guard against edits in place: a store file whose mtime is newer than `sealed_ns` (the
+    newest when the entry was published) was written through some build dir's hard link, and
+    raises ChangedInPlace; the full build then reinstalls the entry. One lstat per file.
 
     A file missing from the store raises FileNotFoundError (the full build then rebuilds the
     entry); another file system raises too (the full build copies). Into an empty dir, with
@@ -72,25 +85,29 @@ def materialize(
     os.makedirs(dest, exist_ok=True)
     fresh = not os.listdir(dest)  # SAM empties it first; else the store's care, in one process
     prefix, source = dest + "/", tree + "/"
-    _fill(prefix, source, top, ())
+    _fill(prefix, source, top, (), sealed_ns)
     if fresh and len(halves) == 2 and _parallel(halves):
         pid = os.fork()
         if pid == 0:  # the child: its half, then out without running any Python clean-up
             code = 1
             try:
-                _fill(prefix, source, *halves[1])
+                _fill(prefix, source, *halves[1], sealed_ns)
                 code = 0
+            except ChangedInPlace:
+                code = _CHANGED_EXIT
             finally:
                 os._exit(code)
         try:
-            _fill(prefix, source, *halves[0])
+            _fill(prefix, source, *halves[0], sealed_ns)
         finally:
             _pid, status = os.waitpid(pid, 0)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _CHANGED_EXIT:
+            raise ChangedInPlace("a file of the store entry was changed in place")
         if status != 0:
             raise OSError(f"the process linking half of the files failed ({status})")
     else:
         for dirs, files in halves:
-            _fill(prefix, source, dirs, files)
+            _fill(prefix, source, dirs, files, sealed_ns)
     for rel, target in symlinks:
         _remove(prefix + rel)
         os.symlink(target, prefix + rel)
@@ -103,8 +120,10 @@ def _parallel(halves: Sequence[Part]) -> bool:
     return (cpus or 1) > 1
 
 
-def _fill(prefix: str, source: str, dirs: Sequence[str], files: Sequence[str]) -> None:
-    mkdir, link = os.mkdir, os.link
+def _fill(
+    prefix: str, source: str, dirs: Sequence[str], files: Sequence[str], sealed_ns: int
+) -> None:
+    mkdir, link, lstat = os.mkdir, os.link, os.lstat
     try:
         for rel in dirs:
             mkdir(prefix + rel)
@@ -113,10 +132,16 @@ def _fill(prefix: str, source: str, dirs: Sequence[str], files: Sequence[str]) -
             make_dir(prefix + rel)
     try:
         for rel in files:
-            link(source + rel, prefix + rel)
+            src = source + rel
+            link(src, prefix + rel)
+            # After the link, so a missing file still raises FileNotFoundError from link.
+            if lstat(src).st_mtime_ns > sealed_ns:
+                raise ChangedInPlace(f"{rel} was changed in place")
     except FileExistsError:
         for rel in files:
             _link(source + rel, prefix + rel)
+            if lstat(source + rel).st_mtime_ns > sealed_ns:
+                raise ChangedInPlace(f"{rel} was changed in place") from None
 
 
 def make_dir(path: str) -> None:

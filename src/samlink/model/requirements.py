@@ -21,6 +21,8 @@ from packaging.utils import canonicalize_name
 from samlink.errors import UsageError
 
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
+# pip's allowed --hash algorithms (pip._internal.utils.hashes.STRONG_HASHES).
+HASH_ALGORITHMS = ("sha256", "sha384", "sha512")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 # Options that pip accepts on a line of their own; the value says how many arguments they take.
 _GLOBAL_OPTIONS = {
@@ -56,6 +58,7 @@ class Line:
     requirement: Requirement | None = None  # a named requirement (PEP 508)
     path: Path | None = None  # a local project: `-e ./lib`, `./lib`, `name @ file:///...`
     editable: bool = False
+    hashes: tuple[str, ...] = ()  # "sha256:<hex>" from the line's --hash options
 
     @property
     def where(self) -> str:
@@ -81,6 +84,12 @@ class RequirementsFile:
     trusted_hosts: tuple[str, ...] = ()
     pre: bool = False
     only_binary: tuple[str, ...] = field(default=())
+    require_hashes: bool = False  # --require-hashes on a line of its own
+
+    @property
+    def hash_mode(self) -> bool:
+        """pip's rule: hash-checking is on with --require-hashes or once any line has a hash."""
+        return self.require_hashes or any(line.hashes for line in self.lines + self.constraints)
 
     @property
     def local_lines(self) -> tuple[Line, ...]:
@@ -102,6 +111,7 @@ def parse(path: Path, environ: Mapping[str, str] | None = None) -> RequirementsF
         trusted_hosts=tuple(state.trusted_hosts),
         pre=state.pre,
         only_binary=tuple(state.only_binary),
+        require_hashes=state.require_hashes,
     )
 
 
@@ -137,6 +147,16 @@ def without_marker(requirement: Requirement) -> str:
     return str(copy)
 
 
+def satisfied_by_pin(dependency: Requirement, pin: Requirement | None) -> bool:
+    """Whether `pin` (an `==` line of a requirements file) already meets `dependency`."""
+    if pin is None or canonicalize_name(pin.name) != canonicalize_name(dependency.name):
+        return False
+    versions = [s.version for s in pin.specifier if s.operator in ("==", "===")]
+    if len(versions) != 1 or not set(dependency.extras) <= set(pin.extras):
+        return False
+    return dependency.specifier.contains(versions[0], prereleases=True)
+
+
 def normalized(requirement: Requirement) -> str:
     """Canonical text of a requirement, for store keys and installer input."""
     copy = Requirement(str(requirement))
@@ -157,6 +177,7 @@ class _State:
         self.trusted_hosts: list[str] = []
         self.pre = False
         self.only_binary: list[str] = []
+        self.require_hashes = False
 
     def read(self, path: Path, *, constraint: bool, seen: tuple[Path, ...]) -> None:
         if path in seen:
@@ -235,11 +256,15 @@ class _State:
         elif option == "--only-binary":
             assert value is not None
             self.only_binary.append(value)
+        elif option == "--require-hashes":
+            self.require_hashes = True
 
     def add_requirement(self, path: Path, lineno: int, line: str, *, constraint: bool) -> None:
         where = f"{path}:{lineno}"
         # Per-requirement options (--hash, --config-settings) follow the requirement itself.
-        spec = re.split(r"\s+--?[a-zA-Z]", line, maxsplit=1)[0].strip()
+        spec, *options = re.split(r"\s+(?=--?[a-zA-Z])", line, maxsplit=1)
+        spec = spec.strip()
+        hashes = _hashes(where, options[0] if options else "")
         if _looks_like_path(spec):
             self.add_local(path, lineno, line, spec, editable=False, constraint=constraint)
             return
@@ -253,9 +278,9 @@ class _State:
             ) from None
         if requirement.url and requirement.url.startswith("file:"):
             local = _file_url_path(requirement.url, path.parent)
-            entry = Line(path, lineno, line, requirement=requirement, path=local)
+            entry = Line(path, lineno, line, requirement=requirement, path=local, hashes=hashes)
         else:
-            entry = Line(path, lineno, line, requirement=requirement)
+            entry = Line(path, lineno, line, requirement=requirement, hashes=hashes)
         (self.constraints if constraint else self.lines).append(entry)
 
     def add_local(
@@ -284,6 +309,27 @@ class _State:
         self.lines.append(
             Line(path, lineno, line, requirement=requirement, path=local, editable=editable)
         )
+
+
+def _hashes(where: str, options: str) -> tuple[str, ...]:
+    """The `--hash=algo:digest` values among a requirement's own options, checked as pip does."""
+    words = shlex.split(options, posix=True)
+    found: list[str] = []
+    for index, word in enumerate(words):
+        if word == "--hash":
+            value = words[index + 1] if index + 1 < len(words) else ""
+        elif word.startswith("--hash="):
+            value = word.removeprefix("--hash=")
+        else:
+            continue
+        algorithm, sep, digest = value.partition(":")
+        if not sep or not digest or algorithm not in HASH_ALGORITHMS:
+            raise UsageError(
+                f"{where}: bad --hash {value!r}",
+                "write --hash=sha256:<hex digest> (pip allows sha256, sha384, sha512)",
+            )
+        found.append(value)
+    return tuple(dict.fromkeys(found))
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
