@@ -543,9 +543,15 @@ class SyncLock:
     def acquire(cls, project_dir: Path, console: Console) -> Iterator[SyncLock]:
         """Take the project's sync lock; refuse while its owner lives, end what a dead one left."""
         state = links.state_dir(project_dir)
-        state.mkdir(parents=True, exist_ok=True)
         path = state / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            state.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot open {path}: {exc.strerror}",
+                f"samlink sync keeps its lock and markers there: make {state} writable",
+            ) from None
         try:
             if not _try_lock(fd):
                 _end_stale(fd, path, console)
