@@ -83,29 +83,59 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (Linux /proc; [] elsewhere), parents before their children."""
-    if not _LINUX:
-        return []
-    try:
-        # Inside a PID namespace /proc may still be the host's: its numbers are not ours.
-        if os.readlink("/proc/self") != str(os.getpid()):
+def _process_table() -> list[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every process: /proc on Linux, `ps` elsewhere."""
+    table = []
+    if _LINUX:
+        try:
+            # Inside a PID namespace /proc may still be the host's: its numbers are not ours.
+            if os.readlink("/proc/self") != str(os.getpid()):
+                return []
+            names = os.listdir("/proc")
+        except OSError:
             return []
-        names = os.listdir("/proc")
+        for name in names:
+            fields = _stat_fields(name) if name.isdigit() else None
+            if fields:
+                table.append((int(name), int(fields[1]), int(fields[2])))
+        return table
+    import subprocess
+
+    try:
+        listing = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid=,pgid="], capture_output=True, text=True, check=False
+        ).stdout
     except OSError:
         return []
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and all(part.isdigit() for part in parts):
+            table.append((int(parts[0]), int(parts[1]), int(parts[2])))
+    return table
+
+
+def descendants(pid: int, table: list[tuple[int, int, int]] | None = None) -> list[int]:
+    """Every process below `pid`, parents before their children."""
     children: dict[int, list[int]] = {}
-    for name in names:
-        if name.isdigit():
-            fields = _stat_fields(name)
-            if fields:
-                children.setdefault(int(fields[1]), []).append(int(name))
+    for each, parent, _group in _process_table() if table is None else table:
+        children.setdefault(parent, []).append(each)
     found: list[int] = []
     todo = [pid]
     while todo:
         below = children.get(todo.pop(0), [])
         found.extend(below)
         todo.extend(below)
+    return found
+
+
+def _below_me() -> list[int]:
+    """What a sweep ends: the descendants, and the rest of the group this process leads (where
+    there is no subreaper, an orphan that kept the group is found by it)."""
+    me = os.getpid()
+    table = _process_table()
+    found = descendants(me, table)
+    if os.getpgid(0) == me:
+        found += [p for p, _parent, group in table if group == me and p != me and p not in found]
     return found
 
 
@@ -132,24 +162,14 @@ def exit_code(status: int) -> int:
 def sweep(signum: int = signal.SIGKILL, grace: float = 0.0) -> None:
     """Send `signum` to every process below this one; after `grace`, kill what is left; reap all.
 
-    Run by a subreaper, this ends detached grandchildren too: each is re-parented here as soon as
-    its own parent dies. Without /proc (macOS) the caller's process group is the reach.
+    Run by a subreaper (Linux), this ends detached grandchildren too: each is re-parented here
+    as soon as its own parent dies. Elsewhere an orphan that left the process group is lost.
     """
-    me = os.getpid()
-    if not _LINUX:
-        _signal_own_group(signum)
-        deadline = time.monotonic() + grace
-        while grace and time.monotonic() < deadline:
-            reap()
-            time.sleep(0.05)
-        _signal_own_group(signal.SIGKILL)
-        reap()
-        return
     deadline = time.monotonic() + grace
     # A process stuck in the kernel (uninterruptible I/O) cannot be waited out forever.
     give_up = deadline + 10.0
     while True:
-        below = descendants(me)
+        below = _below_me()
         reap()
         if not below or time.monotonic() > give_up:
             return
@@ -164,17 +184,6 @@ def sweep(signum: int = signal.SIGKILL, grace: float = 0.0) -> None:
         if late or signum == signal.SIGKILL:
             deadline = 0.0
         time.sleep(0.02)
-
-
-def _signal_own_group(signum: int) -> None:
-    previous = signal.signal(signum, signal.SIG_IGN) if signum != signal.SIGKILL else None
-    try:
-        os.killpg(os.getpgid(0), signum)
-    except OSError:
-        pass
-    finally:
-        if previous is not None:
-            signal.signal(signum, previous)
 
 
 def supervise(
