@@ -259,3 +259,45 @@ def test_rest_and_http_collision_names_both(tmp_path: Path) -> None:
         RouteTable(gateway.routes)
     assert "GET /x/{id} -> A (REST API ServerlessRestApi)" in err.value.message
     assert "GET /x/{name} -> B (HTTP API ServerlessHttpApi)" in err.value.message
+
+
+def test_integration_uri_forms(tmp_path: Path) -> None:
+    """Sub with a variable map, Join, and a function URL from Globals or AWS::Lambda::Url."""
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Globals:\n"
+        "  Function: {Runtime: python3.12, CodeUri: a/, Handler: app.h,\n"
+        "    FunctionUrlConfig: {AuthType: NONE, Cors: {AllowOrigins: ['*']}}}\n"
+        "Resources:\n"
+        "  A: {Type: AWS::Serverless::Function}\n"
+        "  B: {Type: AWS::Lambda::Function, Properties: {Runtime: python3.12, Code: b/,\n"
+        "      Handler: app.h}}\n"
+        "  BUrl: {Type: AWS::Lambda::Url, Properties: {AuthType: AWS_IAM,\n"
+        "      TargetFunctionArn: !GetAtt B.Arn}}\n"
+        "  Api:\n"
+        "    Type: AWS::Serverless::Api\n"
+        "    Properties:\n"
+        "      StageName: v1\n"
+        "      DefinitionBody:\n"
+        "        paths:\n"
+        "          /sub:\n"
+        "            get:\n"
+        "              x-amazon-apigateway-integration:\n"
+        "                uri: !Sub ['arn:aws:apigateway:${AWS::Region}:lambda:path/${F}',\n"
+        "                           {F: !GetAtt B.Arn}]\n"
+        "          /join:\n"
+        "            get:\n"
+        "              x-amazon-apigateway-integration:\n"
+        "                uri: !Join ['', ['arn:aws:apigateway:', !GetAtt A.Arn, '/x']]\n"
+        "          /elsewhere:\n"
+        "            get:\n"
+        "              x-amazon-apigateway-integration: {uri: 'https://example.com'}\n"
+    )
+    gateway = read_gateway(load_template(tmp_path / "template.yaml"))
+    assert sorted((r.path, r.function_id, r.api.stage) for r in gateway.routes) == [
+        ("/join", "A", "v1"),
+        ("/sub", "B", "v1"),
+    ]
+    urls = {u.function_id: u for u in gateway.urls}
+    assert urls["A"].auth_type == "NONE" and urls["A"].cors is not None
+    assert urls["B"].auth_type == "AWS_IAM"
