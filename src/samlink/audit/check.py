@@ -20,7 +20,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from samlink.audit import elf
+from samlink.audit import elf, leaks
 from samlink.build import adopt, makefile
 from samlink.errors import UsageError
 from samlink.model import requirements
@@ -94,6 +94,7 @@ def check(
     """Run every check on a template's project and, if present, its build dir."""
     findings = requirement_findings(template, allow_local=allow_local)
     findings += drift_findings(template)
+    findings += leak_findings(template)
     root = build_dir or template.path.parent / ".aws-sam" / "build"
     sizes: list[SizeReport] = []
     checked: Path | None = None
@@ -252,6 +253,16 @@ def _first_difference(old: str, new: str) -> int | None:
     return 1
 
 
+def leak_findings(template: Template) -> list[Finding]:
+    """Links in the code dirs and linked packages that a sync upload or release may not follow
+    (samlink.build.ship's rule, within the project `sam build` runs in: the current directory)."""
+    return [_leak(leak) for leak in leaks.source_leaks(template, Path.cwd())]
+
+
+def _leak(leak: leaks.Leak) -> Finding:
+    return Finding(leak.code, "error", leak.message, leak.fix, leak.path, None, leak.resource)
+
+
 # --- built artifacts -------------------------------------------------------------------------
 
 
@@ -264,6 +275,7 @@ def build_findings(template: Template, root: Path) -> tuple[list[Finding], list[
         resource = template.resources.get(folder.name)
         rid = resource.logical_id if resource else folder.name
         findings += scan_tree(folder, rid, host_prefixes(template.path.parent))
+        findings += [_leak(leak) for leak in leaks.build_leaks(folder, rid)]
         if resource is not None:
             findings += audit_native(folder, resource)
         sizes[folder.name] = tree_size(folder)

@@ -26,7 +26,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from samlink import __version__, atomicfile
-from samlink.build import installer, store, tree
+from samlink.build import installer, ship, store, tree
 from samlink.build import plan as plans
 from samlink.build.installer import (
     IndexOptions,
@@ -93,6 +93,7 @@ class BuildReport:
     code_links: list[str] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    root: Path | None = None  # the project root (ship.project_root)
 
 
 def build(
@@ -146,7 +147,9 @@ def build(
     for project in vendored:
         tree.apply(str(dest), _removal_ops(dest, project.info.name))
         report.files += vendor(project.info.root, target, dest)
-    code_ops = _code_ops(resource.code_dir, release=options.release)
+    sam_cwd = os.environ.get(ship.SAM_CWD_ENV) or os.environ.get("PWD")
+    report.root = ship.project_root(template or project_dir / "template.yaml", sam_cwd)
+    code_ops = _code_ops(resource.code_dir, release=options.release, root=report.root)
     tree.apply(str(dest), code_ops)
     steps += code_ops
     report.code_links = [op[1] for op in code_ops]
@@ -403,10 +406,11 @@ def code_entries(code_dir: Path) -> list[Path]:
     return entries
 
 
-def _code_ops(code_dir: Path, *, release: bool) -> list[Op]:
-    """The function's own code: linked (live) in dev builds, copied in release builds."""
+def _code_ops(code_dir: Path, *, release: bool, root: Path) -> list[Op]:
+    """The function's own code: linked (live) in dev builds, copied in release builds (by the
+    rule of what may ship, within the project `root`)."""
     if release:
-        return [("copy", entry.name, str(entry)) for entry in code_entries(code_dir)]
+        return [("copy", entry.name, str(entry), str(root)) for entry in code_entries(code_dir)]
     return [("symlink", entry.name, str(entry.resolve())) for entry in code_entries(code_dir)]
 
 
@@ -472,6 +476,7 @@ def summary_data(report: BuildReport, code_dir: Path, *, release: bool) -> dict[
         "code_linked": bool(report.code_links),
         "linked": [(p.info.name, str(p.info.root), p.origin) for p in report.linked],
         "materialized": list(report.materialized),
+        "root": str(report.root) if report.root else None,
     }
 
 
@@ -517,6 +522,8 @@ def _plan(
         "expires": expires,
         "tree": str(entry.path),
         "marker": str(entry.path.parent / "last-used"),
+        # The project root when where `sam build` runs widened it (replay checks it still does).
+        "cwd_root": None if report.root == ship.project_root(template) else str(report.root),
         "ops": steps,
         "summary": summary_data(report, resource.code_dir, release=release),
     }
@@ -590,7 +597,8 @@ def _save_plan(project_dir: Path, entry: Entry, plan: dict[str, Any]) -> None:
         manifest = json.loads(entry.manifest.read_bytes())
         if manifest["id"] != entry.build_id:
             return  # replaced under our feet (a refresh elsewhere)
-        rows = manifest["files"]
+        # Console scripts of entries made before the installer dropped them never ship.
+        rows = [row for row in manifest["files"] if not ship.is_installer_script(row[1])]
         plan["top"], plan["halves"] = tree.split_tree(
             [row[1] for row in rows if row[0] == "d"], [row[1] for row in rows if row[0] == "f"]
         )

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from samlink.build.ship import drop_installer_scripts
 from samlink.errors import BuildError, UsageError
 from samlink.model.target import Target
 
@@ -402,6 +403,8 @@ def install(spec: InstallSpec, target: Target, dest: Path, installer: Installer)
         lock = dest / ".lock"
         if lock.is_file() and not lock.is_symlink():
             lock.unlink()
+    # Console scripts carry this machine's interpreter in their shebang: they never ship.
+    drop_installer_scripts(dest)
     check_wheel_tags(dest, target)
 
 

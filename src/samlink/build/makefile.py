@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from samlink.build.ship import SAM_CWD_ENV
 from samlink.errors import UsageError
 from samlink.model.target import target_for
 
@@ -74,7 +75,9 @@ def target_block(spec: TargetSpec) -> str:
         f".PHONY: {spec.target}",
         f"{spec.target}:",
         '\t@if command -v "$(SAMLINK)" >/dev/null 2>&1; then \\',
-        f'\t  "$(SAMLINK)" build {spec.logical_id} --template {template}'
+        # $(PWD) is where `sam build` runs (the shell of the recipe, in SAM's temp copy, would
+        # reset PWD): the project root, which bounds what a build may ship (samlink.build.ship).
+        f"\t  {SAM_CWD_ENV}='$(PWD)' \"$(SAMLINK)\" build {spec.logical_id} --template {template}"
         " --makefile '$(strip $(SAMLINK_MAKEFILE))'; \\",
         "\telse \\",
         f'\t  echo "samlink not found: plain pip install for python{spec.python_version}'

@@ -49,8 +49,8 @@ ENV_NAMES = (
     "XDG_CONFIG_HOME",
 )
 # Read by the build but not changing what it makes: the mode is chosen at replay, REFRESH is
-# checked on its own, DEBUG only talks.
-ENV_IGNORED = frozenset({DEBUG_ENV, "SAMLINK_SYNC"})
+# checked on its own, DEBUG only talks, SAM_CWD (where `sam build` runs) is checked on its own.
+ENV_IGNORED = frozenset({DEBUG_ENV, "SAMLINK_SYNC", "SAMLINK_SAM_CWD"})
 # An input whose ctime is this close to the build's start may have changed after the build
 # read it (coarse file system clocks, the template read before the build starts): no plan.
 RACY_NS = 1_000_000_000
@@ -113,6 +113,13 @@ def check(plan: Mapping[str, Any], template: str, resource: str) -> None:
     for kind, path, value in plan["stamp"]:
         if observe(kind, path) != value:
             raise Miss(f"{path} changed")
+    # A project root widened to where `sam build` ran (samlink.build.ship.project_root) holds
+    # only while it runs there: elsewhere the full build finds the root anew.
+    widened = plan.get("cwd_root")
+    if widened:
+        cwd = os.environ.get("SAMLINK_SAM_CWD") or os.environ.get("PWD") or "."
+        if os.path.realpath(cwd) != widened:
+            raise Miss("`sam build` runs in another directory")
     expires = plan["expires"]
     if expires is not None and time.time() > expires:
         raise Miss("the store entry is due for a refresh (unpinned requirements)")
@@ -268,7 +275,8 @@ def finish(resource: str, dest: str, summary: Mapping[str, Any], *, makefile: bo
         from samlink.build.ship import realize
 
         scratch = Path.cwd() if makefile else None
-        count = realize(Path(dest), Path(summary["code_dir"]), scratch)
+        root = Path(summary["root"]) if summary.get("root") else None
+        count = realize(Path(dest), Path(summary["code_dir"]), scratch, root)
         print(render_summary(resource, summary, mode="sync"))
         print(f"samlink: {resource}: sync build: {count} linked files as real files")
         return

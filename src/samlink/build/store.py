@@ -43,6 +43,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from samlink.build.installer import IndexOptions, Installer, InstallSpec, install
+from samlink.build.ship import is_installer_script
 from samlink.build.tree import make_dir
 from samlink.errors import BuildError, UsageError
 from samlink.model.target import Target
@@ -226,6 +227,8 @@ class Store:
         # silently producing a build without it.
         for row in rows:
             kind, rel = row[0], row[1]
+            if is_installer_script(rel):
+                continue  # an entry made before the installer dropped its console scripts
             dst = f"{dst_root}/{rel}"
             if kind == "d":
                 make_dir(dst)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # typing costs start-up time; mypy reads these, Python never 
 
 # One step of a build after its dependencies are in place, `rel` relative to the build dir:
 # ("symlink", rel, target) | ("write", rel, text) | ("unlink", rel) | ("rmtree", rel)
-# | ("copy", rel, source) | ("namespace", name, source, path_root).
+# | ("copy", rel, source, project_root) | ("namespace", name, source, path_root).
 Op = tuple[str, ...]
 Part = tuple[list[str], list[str]]  # dirs, files of a store entry, relative to its tree
 
@@ -191,7 +191,9 @@ def apply(dest: str, ops: Iterable[Op]) -> list[str]:
 
             shutil.rmtree(path)
         elif kind == "copy":
-            _copy(op[2], path)
+            if len(op) < 4:
+                raise ValueError("a copy step without its project root (an older plan)")
+            _copy(op[2], path, op[3])
         elif kind == "namespace":
             count = _copy_namespace(op[2], op[3], dest)
             materialized.append(copied_label(rel, count, op[2]))
@@ -213,15 +215,23 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _copy(source: str, path: str) -> None:
-    """A release build's copy of one top-level entry of the code dir."""
+def _copy(source: str, path: str, project_root: str) -> None:
+    """A release build's copy of one top-level entry of the code dir, by the rule of what may
+    ship (samlink.build.ship): links inside the project are followed, as SAM follows them; one
+    that leaves it, dangles or loops stops the build before anything is copied."""
     import shutil
+    from pathlib import Path
 
+    from samlink.build.ship import files_to_ship, release_skip
+
+    items = files_to_ship(Path(source), Path(project_root), release_skip)
     _remove(path)
-    if os.path.isdir(source):
-        shutil.copytree(source, path, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    else:
-        shutil.copy2(source, path)
+    for item in items:
+        target = os.path.join(path, item.rel) if item.rel else path
+        if item.folder:
+            os.makedirs(target, exist_ok=True)
+        else:
+            shutil.copy2(item.source, target)
 
 
 def _copy_namespace(source: str, path_root: str, dest: str) -> int:
