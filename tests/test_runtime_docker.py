@@ -3,7 +3,9 @@ probe against a stand-in socket answering Docker's /_ping, SAM's version against
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -14,9 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from samlink.errors import UsageError
 from samlink.runtime import built_template, check_sam_version, sam_local_invoke_argv
 from samlink.runtime.docker import (
     MIN_SAM,
+    ContainerOptions,
+    emulation_hint,
+    emulation_missing,
     engine_available,
     engine_endpoints,
     is_error_payload,
@@ -168,3 +174,87 @@ def test_run_sam_local_invoke_exit_code_from_output(
     assert '{"statusCode": 200}' in out
     assert '"errorType": "ValueError"' in out
     assert "START RequestId" in err
+
+
+def test_container_options_are_forwarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    options = ContainerOptions(
+        config_file=Path("samconfig.toml"),
+        config_env="dev",
+        skip_pull_image=True,
+        docker_network="lambda-net",
+        container_env_vars=Path("debug-env.json"),
+        add_host=("db.local:10.0.0.5", "cache.local:10.0.0.6"),
+        invoke_image=("F=my/image:tag",),
+        debug_port=(5858,),
+    )
+    argv = sam_local_invoke_argv(
+        "F", template=Path("t.yaml"), event=None, env_vars=None, parameter_overrides=(),
+        options=options,
+    )  # fmt: skip
+    assert argv[7:] == [
+        # Absolute: SAM would read a relative one from the built template's folder.
+        "--config-file", str(tmp_path / "samconfig.toml"),
+        "--config-env", "dev",
+        "--skip-pull-image",
+        "--docker-network", "lambda-net",
+        "--container-env-vars", "debug-env.json",
+        "--add-host", "db.local:10.0.0.5", "--add-host", "cache.local:10.0.0.6",
+        "--invoke-image", "F=my/image:tag",
+        "--debug-port", "5858",
+    ]  # fmt: skip
+
+
+def test_emulation_missing_reads_binfmt(tmp_path: Path) -> None:
+    # A stand-in for /proc/sys/fs/binfmt_misc: registering a real handler would change the host.
+    binfmt = tmp_path / "binfmt_misc"
+    binfmt.mkdir()
+    local = {"DOCKER_HOST": "unix:///run/x.sock"}
+
+    def missing(arch: str, machine: str, env: dict[str, str] = local, platform: str = "linux"):  # type: ignore[no-untyped-def]
+        return emulation_missing(arch, env, machine=machine, platform=platform, binfmt=binfmt)
+
+    assert missing("x86_64", "x86_64") is None
+    assert missing("arm64", "aarch64") is None
+    why = missing("arm64", "x86_64")
+    assert why is not None and "qemu-aarch64" in why and "x86_64 machine" in why
+    assert missing("x86_64", "aarch64") is not None  # the other way round needs qemu-x86_64
+    (binfmt / "qemu-aarch64").write_text("disabled\ninterpreter /usr/bin/qemu-aarch64-static\n")
+    assert missing("arm64", "x86_64") is not None
+    (binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /usr/bin/qemu-aarch64-static\n")
+    assert missing("arm64", "x86_64") is None
+    (binfmt / "qemu-aarch64").unlink()
+    # Engines on another kernel (a VM, a remote host) have their own emulation: not ours to judge.
+    assert missing("arm64", "x86_64", {"DOCKER_HOST": "tcp://10.0.0.2:2376"}) is None
+    assert missing("arm64", "x86_64", local, "darwin") is None
+    assert "tonistiigi/binfmt --install arm64" in emulation_hint("arm64")
+
+
+def test_what_sam_says_without_a_result(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # A stand-in for `sam` printing what SAM 1.170 printed on a real engine (tests/container runs
+    # the real thing): a timeout, an emulator of the wrong architecture, and silence.
+    fake = tmp_path / "sam"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        "  slow) echo \"Function 'Slow' timed out after 1 seconds\" >&2\n"
+        '        echo "END RequestId: 419076eb-4e37-47e4-9a08-27acd0d77542" >&2\n'
+        '        echo "No response from invoke container for Slow" >&2 ;;\n'
+        '  arm) echo "exec /var/rapid/aws-lambda-rie: exec format error" >&2\n'
+        '       echo "No response from invoke container for Arm" >&2 ;;\n'
+        "esac\n"
+    )
+    fake.chmod(0o755)
+    assert run_sam_local_invoke([str(fake), "slow"], timeout=1) == 1
+    out, err = capfd.readouterr()
+    assert "No response from invoke container" in err  # SAM's words still reach the user
+    assert set(json.loads(out)) == {"errorMessage"}  # Lambda's timeout shape: the message alone
+    assert re.fullmatch(
+        r"\S+Z 419076eb-4e37-47e4-9a08-27acd0d77542 Task timed out after 1\.00 seconds",
+        json.loads(out)["errorMessage"],
+    )
+    with pytest.raises(UsageError, match="cannot run arm64 containers"):
+        run_sam_local_invoke([str(fake), "arm"], architecture="arm64")
+    assert run_sam_local_invoke([str(fake), "silent"]) == 1
+    out, _err = capfd.readouterr()
+    assert json.loads(out.splitlines()[-1])["errorType"] == "Runtime.ExitError"

@@ -214,6 +214,18 @@ def cache_verify(fix: bool, as_json: bool) -> None:
     help="Use sam local invoke (default: when a container engine answers).",
 )
 @click.option("--no-build", is_flag=True, help="Do not rebuild a stale build dir first.")
+# Handed on to `sam local invoke` (each implies --docker), as are the project's SAM config's
+# local_invoke settings.
+@click.option("--config-file", type=click.Path(path_type=Path), help="SAM config file (docker).")
+@click.option("--config-env", help="SAM config environment (docker; default: default).")
+@click.option("--skip-pull-image", is_flag=True, help="Use the local image (docker).")
+@click.option("--docker-network", help="Docker network for the container (docker).")
+@click.option(
+    "--container-env-vars", type=click.Path(path_type=Path), help="Container env JSON (docker)."
+)
+@click.option("--add-host", multiple=True, help="HOST:IP for the container (docker).")
+@click.option("--invoke-image", multiple=True, help="[ID=]IMAGE to run it in (docker).")
+@click.option("--debug-port", type=int, multiple=True, help="Debugger port (docker).")
 def invoke(
     function_id: str,
     template: Path,
@@ -222,9 +234,29 @@ def invoke(
     parameter_overrides: tuple[str, ...],
     docker: bool | None,
     no_build: bool,
+    config_file: Path | None,
+    config_env: str | None,
+    skip_pull_image: bool,
+    docker_network: str | None,
+    container_env_vars: Path | None,
+    add_host: tuple[str, ...],
+    invoke_image: tuple[str, ...],
+    debug_port: tuple[int, ...],
 ) -> None:
     """Run a built function as Lambda lays it out; the result JSON goes to stdout."""
     from samlink.commands import invoke as command
+    from samlink.runtime.docker import ContainerOptions
+
+    container = ContainerOptions(
+        config_file=config_file,
+        config_env=config_env,
+        skip_pull_image=skip_pull_image,
+        docker_network=docker_network,
+        container_env_vars=container_env_vars,
+        add_host=add_host,
+        invoke_image=invoke_image,
+        debug_port=debug_port,
+    )
 
     sys.exit(
         command.run(
@@ -235,6 +267,7 @@ def invoke(
             parameter_overrides=parameter_overrides,
             docker=docker,
             no_build=no_build,
+            container=container,
         )
     )
 

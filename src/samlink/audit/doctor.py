@@ -66,6 +66,7 @@ def diagnose(template_path: Path) -> list[Diagnosis]:
     found += check_pythons(template)
     found += check_links(template)
     found += check_engine_paths(template)
+    found += check_emulation(template)
     found += check_build(template)
     return found
 
@@ -654,6 +655,29 @@ def check_engine_paths(template: Template) -> list[Diagnosis]:
             what,
         )
         for what, path in sorted(outside.items())
+    ]
+
+
+def check_emulation(template: Template) -> list[Diagnosis]:
+    """Functions of another architecture that this machine's engine cannot run (no binfmt/qemu):
+    SAM would time out on them with no word of why."""
+    from samlink.runtime.docker import emulation_hint, emulation_missing, engine_available
+
+    functions = [r for r in template.resources.values() if r.kind == "function"]
+    cannot = {r.architecture: emulation_missing(r.architecture) for r in functions}
+    if not any(cannot.values()) or not engine_available():
+        return []
+    return [
+        Diagnosis(
+            "engine-architecture",
+            "warn",
+            f"{resource.logical_id} ({resource.architecture}): {cannot[resource.architecture]}; "
+            "samlink invoke --docker refuses it, plain sam local invoke times out",
+            emulation_hint(resource.architecture),
+            resource.logical_id,
+        )
+        for resource in functions
+        if cannot[resource.architecture]
     ]
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from samlink.build import rebuild
 from samlink.errors import UsageError
+from samlink.model import samconfig
 from samlink.model.template import load_template
 from samlink.runtime import report
+from samlink.runtime.docker import ContainerOptions, emulation_hint, emulation_missing
 
 
 def run(
@@ -23,7 +26,18 @@ def run(
     parameter_overrides: tuple[str, ...],
     docker: bool | None,
     no_build: bool,
+    container: ContainerOptions | None = None,
 ) -> int:
+    """Invoke once; the exit code (0 ok, 1 function error, init error or timeout)."""
+    container = container or ContainerOptions()
+    if container != ContainerOptions() and docker is None:
+        docker = True  # a container option says which path the user means
+    elif container != ContainerOptions() and docker is False:
+        raise UsageError(
+            "--skip-pull-image, --docker-network, --container-env-vars, --add-host, "
+            "--invoke-image, --debug-port and --config-* apply to sam local invoke only",
+            "drop --no-docker, or drop the container options",
+        )
     template = load_template(template_path)
     resource = template.get(function_id)
     if resource.kind != "function":
@@ -37,6 +51,13 @@ def run(
     from samlink import runtime
 
     use_docker = runtime.engine_available() if docker is None else docker
+    if use_docker:
+        cannot = emulation_missing(resource.architecture)
+        if cannot and docker:
+            raise UsageError(cannot, emulation_hint(resource.architecture))
+        if cannot:
+            click.echo(f"samlink: {cannot}: running it without Docker", err=True)
+            use_docker = False
     if not no_build:
         _bring_up_to_date(template, function_id, docker=use_docker)
     if use_docker:
@@ -53,8 +74,11 @@ def run(
             event=event,
             env_vars=env_vars,
             parameter_overrides=parameter_overrides,
+            options=_with_project_config(container, template.path.parent),
         )
-        return runtime.run_sam_local_invoke(argv)
+        return runtime.run_sam_local_invoke(
+            argv, timeout=resource.timeout, architecture=resource.architecture
+        )
     spec = runtime.spec_from_template(
         template.path, function_id, env_vars_file=env_vars, parameter_overrides=overrides
     )
@@ -62,6 +86,23 @@ def run(
     sys.stdout.buffer.write(result.payload + b"\n")
     sys.stdout.flush()
     return result.exit_code
+
+
+def _with_project_config(options: ContainerOptions, project_dir: Path) -> ContainerOptions:
+    """The options with the project's SAM config file named: SAM would look for one next to the
+    built template it is given, and find none, so no `local_invoke` setting would apply."""
+    found = samconfig.find_config(project_dir, options.config_file)
+    if options.config_file is not None and found is None:
+        raise UsageError(
+            f"--config-file {options.config_file} not found",
+            f"give a path relative to {project_dir} or an absolute one",
+        )
+    if options.container_env_vars is not None and not options.container_env_vars.is_file():
+        raise UsageError(
+            f"--container-env-vars file {options.container_env_vars} not found",
+            "pass a JSON file",
+        )
+    return replace(options, config_file=found)
 
 
 def _bring_up_to_date(template: object, function_id: str, *, docker: bool) -> None:

@@ -9,16 +9,28 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from samlink.errors import UsageError
+from samlink.runtime import report
 
 # `--mount-symlinks` (bind each top-level link's target at its name) came with SAM 1.134.
 MIN_SAM = (1, 134, 0)
 _PING = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+# What SAM logs when the container gave no answer: its own timer stopped it (a timeout), or the
+# runtime never came up (e.g. an emulator of the wrong architecture).
+_NO_RESPONSE = "No response from invoke container"
+_TIMED_OUT = re.compile(r"Function '[^']*' timed out after \d+ seconds")
+_REQUEST = re.compile(r"(?:START|END) RequestId: ([0-9a-fA-F-]+)")
+# binfmt_misc handler names that qemu-user-static/binfmt-support and tonistiigi/binfmt register.
+_QEMU = {"arm64": "qemu-aarch64", "x86_64": "qemu-x86_64"}
+_MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 
 def engine_endpoints(environ: Mapping[str, str], platform: str) -> list[str]:
@@ -86,6 +98,66 @@ def _docker_info(environ: Mapping[str, str]) -> bool:
     return result.returncode == 0 and bool(result.stdout.strip())
 
 
+@dataclass(frozen=True)
+class ContainerOptions:
+    """What `samlink invoke --docker` hands on to `sam local invoke` besides the function.
+
+    `config_file` is the project's SAM config: SAM reads the config next to the template it is
+    given, and that is the built template here, whose folder has none.
+    """
+
+    config_file: Path | None = None
+    config_env: str | None = None
+    skip_pull_image: bool = False
+    docker_network: str | None = None
+    container_env_vars: Path | None = None
+    add_host: tuple[str, ...] = ()
+    invoke_image: tuple[str, ...] = ()
+    debug_port: tuple[int, ...] = ()
+
+
+def emulation_missing(
+    architecture: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    machine: str | None = None,
+    platform: str = sys.platform,
+    binfmt: Path = BINFMT_DIR,
+) -> str | None:
+    """Why the local engine cannot run `architecture` containers here; None when it can (or
+    when the engine is not this kernel: a VM, a remote host, whose emulation we cannot see)."""
+    env = os.environ if environ is None else environ
+    host = _MACHINES.get((machine or os.uname().machine).lower())
+    if host is None or host == architecture or architecture not in _QEMU:
+        return None
+    endpoint = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if platform != "linux" or not endpoint.startswith("unix://"):
+        return None
+    # A container's emulator runs on this kernel: it needs a binfmt_misc handler for the
+    # foreign ELF (SAM adds aws-lambda-rie-<arch>, which fails with "exec format error").
+    handler = binfmt / _QEMU[architecture]
+    try:
+        enabled = handler.read_text().splitlines()[:1] == ["enabled"]
+    except OSError:
+        enabled = False
+    if enabled:
+        return None
+    return (
+        f"this {host} machine cannot run {architecture} containers: no {_QEMU[architecture]} "
+        f"handler in {binfmt}"
+    )
+
+
+def emulation_hint(architecture: str) -> str:
+    """How to get a local engine to run `architecture` containers, or do without."""
+    return (
+        f"register {architecture} emulation (Debian/Ubuntu: apt-get install qemu-user-static "
+        f"binfmt-support; any engine: docker run --privileged --rm tonistiigi/binfmt --install "
+        f"{'arm64' if architecture == 'arm64' else 'amd64'}), or run it without Docker: "
+        "samlink invoke --no-docker"
+    )
+
+
 def sam_local_invoke_argv(
     function_id: str,
     *,
@@ -94,6 +166,7 @@ def sam_local_invoke_argv(
     env_vars: Path | None,
     parameter_overrides: tuple[str, ...],
     sam: str = "sam",
+    options: ContainerOptions | None = None,
 ) -> list[str]:
     """The `sam local invoke` command line for a function, with each top-level link mounted.
 
@@ -108,7 +181,29 @@ def sam_local_invoke_argv(
     if parameter_overrides:
         # SAM's option takes every following word up to the next option.
         argv += ["--parameter-overrides", *parameter_overrides]
-    return argv
+    return argv + _option_args(options or ContainerOptions())
+
+
+def _option_args(options: ContainerOptions) -> list[str]:
+    args: list[str] = []
+    if options.config_file is not None:
+        # Absolute: SAM reads a relative --config-file from the (built) template's folder.
+        args += ["--config-file", str(options.config_file.resolve())]
+    if options.config_env is not None:
+        args += ["--config-env", options.config_env]
+    if options.skip_pull_image:
+        args.append("--skip-pull-image")
+    if options.docker_network is not None:
+        args += ["--docker-network", options.docker_network]
+    if options.container_env_vars is not None:
+        args += ["--container-env-vars", str(options.container_env_vars)]
+    for mapping in options.add_host:
+        args += ["--add-host", mapping]
+    for image in options.invoke_image:
+        args += ["--invoke-image", image]
+    for port in options.debug_port:
+        args += ["--debug-port", str(port)]
+    return args
 
 
 def built_template(template: Path) -> Path:
@@ -162,33 +257,69 @@ def is_error_payload(text: str) -> bool:
     }
 
 
-def run_sam_local_invoke(argv: list[str]) -> int:
-    """Run SAM, streaming its output; 1 when the handler raised, timed out or failed to load."""
+def run_sam_local_invoke(
+    argv: list[str], *, timeout: int = 3, architecture: str | None = None
+) -> int:
+    """Run SAM, streaming its output; exit codes as the sandbox's.
+
+    0 with the result on stdout; 1 when the handler raised, failed to load or timed out (SAM
+    exits 0 for all three, and prints nothing on stdout for a timeout: the timeout payload is
+    made here, from the function's `timeout`); a UsageError when the engine could not start a
+    container of the function's `architecture`.
+    """
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
         raise UsageError(
             f"cannot run {argv[0]}: {exc.strerror}", "pip install aws-sam-cli"
         ) from exc
-    assert proc.stdout is not None
-    source = proc.stdout.fileno()
-    captured: list[bytes] = []
-
-    def copy() -> None:
-        while chunk := os.read(source, 65536):
-            captured.append(chunk)
-            _write_stdout(chunk)
-
-    thread = threading.Thread(target=copy, daemon=True)
-    thread.start()
+    assert proc.stdout is not None and proc.stderr is not None
+    out: list[bytes] = []
+    err: list[bytes] = []
+    threads = [
+        threading.Thread(target=_pump, args=(proc.stdout.fileno(), out, _write_stdout)),
+        threading.Thread(target=_pump, args=(proc.stderr.fileno(), err, _write_stderr)),
+    ]
+    for thread in threads:
+        thread.start()
     returncode = proc.wait()
-    thread.join()
+    for thread in threads:
+        thread.join()
+    proc.stdout.close()
+    proc.stderr.close()
     if returncode != 0:
         return returncode
-    output = b"".join(captured).decode(errors="replace").strip()
-    # SAM prints the payload last; earlier lines (rare) are the function's own stdout.
-    last = output.splitlines()[-1] if output else ""
-    return 1 if is_error_payload(output) or is_error_payload(last) else 0
+    output = b"".join(out).decode(errors="replace").strip()
+    if out and not out[-1].endswith(b"\n"):
+        _write_stdout(b"\n")  # SAM ends the payload without one; the sandbox prints one
+    if output:
+        # SAM prints the payload last; earlier lines (rare) are the function's own stdout.
+        last = output.splitlines()[-1]
+        return 1 if is_error_payload(output) or is_error_payload(last) else 0
+    logs = b"".join(err).decode(errors="replace")
+    if "exec format error" in logs and architecture is not None:
+        raise UsageError(
+            f"the container engine cannot run {architecture} containers (exec format error)",
+            emulation_hint(architecture),
+        )
+    if _NO_RESPONSE in logs or _TIMED_OUT.search(logs):
+        request_id = _request_id(logs)
+        _write_stdout(report.timeout_payload(report.timeout_message(request_id, timeout)) + b"\n")
+        return 1
+    # No result and no reason: never pass that off as a success.
+    _write_stdout(report.exit_error_payload(_request_id(logs), 1) + b"\n")
+    return 1
+
+
+def _pump(source: int, captured: list[bytes], write: Callable[[bytes], None]) -> None:
+    while chunk := os.read(source, 65536):
+        captured.append(chunk)
+        write(chunk)
+
+
+def _request_id(logs: str) -> str:
+    match = _REQUEST.search(logs)
+    return match[1] if match else str(uuid.uuid4())
 
 
 def _write_stdout(chunk: bytes) -> None:
@@ -199,3 +330,13 @@ def _write_stdout(chunk: bytes) -> None:
     else:
         sys.stdout.write(chunk.decode(errors="replace"))
         sys.stdout.flush()
+
+
+def _write_stderr(chunk: bytes) -> None:
+    buffer = getattr(sys.stderr, "buffer", None)
+    if buffer is not None:
+        buffer.write(chunk)
+        buffer.flush()
+    else:
+        sys.stderr.write(chunk.decode(errors="replace"))
+        sys.stderr.flush()

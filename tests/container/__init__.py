@@ -1,0 +1,1 @@
+"""Tests on a real Docker engine (a private dockerd started for them; see engine.py)."""
