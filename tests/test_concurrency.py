@@ -6,12 +6,13 @@ several shows up within a few rounds (the issue saw 6 lost updates in 12 runs of
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, copy_lib
+from conftest import BIN, copy_lib, run, sam_build
 from samlink.model import links
 from samlink.model.template import load_template
 
@@ -85,3 +86,66 @@ def test_concurrent_links_lose_nothing(
     keys = [item.key for item in links.load(project)]
     together([[str(SAMLINK), "unlink", key] for key in keys], project, tool_env)
     assert links.load(project) == []
+
+
+# -- invokes of a stale build: the rebuild is swapped in whole, and done once --------------------
+
+LISTING = """\
+import os
+
+def handler(event, context):
+    # What a reader of the build sees: the top-level names of /var/task, each readable.
+    root = os.environ["LAMBDA_TASK_ROOT"]
+    names = sorted(n for n in os.listdir(root) if n.endswith(".py"))
+    for name in names:
+        with open(os.path.join(root, name)) as f:
+            f.read()
+    return names
+"""
+
+ONE_FUNCTION = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.handler
+      Runtime: python3.12
+"""
+
+
+@pytest.mark.sam
+def test_concurrent_invokes_of_a_stale_build_all_see_the_new_build(
+    tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    project = tmp_path / "project"
+    (project / "fn").mkdir(parents=True)
+    (project / "fn" / "app.py").write_text(LISTING)
+    (project / "fn" / "requirements.txt").write_text("")
+    (project / "template.yaml").write_text(ONE_FUNCTION)
+    run([SAMLINK, "init"], project, tool_env)
+    sam_build(project, tool_env)
+    env = {**tool_env, "SAMLINK_SANDBOX": "namespace"}
+    for round_ in range(3):
+        # A new top-level module: the dev build goes stale ("new top-level file(s)").
+        (project / "fn" / f"mod_{round_}.py").write_text(f"VALUE = {round_}\n")
+        invoke = [str(SAMLINK), "invoke", "Fn", "--no-docker"]
+        procs = [
+            subprocess.Popen(
+                invoke, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(4)
+        ]
+        outputs = [proc.communicate(timeout=300) for proc in procs]
+        for proc, (out, err) in zip(procs, outputs, strict=True):
+            assert proc.returncode == 0, err.decode()
+            assert json.loads(out) == ["app.py", *(f"mod_{i}.py" for i in range(round_ + 1))]
+        logs = [err.decode() for _out, err in outputs]
+        # One did the work; the others waited for it and found the build fresh.
+        did = [log for log in logs if "rebuilding Fn" in log and "rebuilt meanwhile" not in log]
+        assert len(did) == 1, logs
+    build = project / ".aws-sam" / "build"
+    assert (build / "Fn").stat().st_mode & 0o777 == 0o755
+    assert sorted(p.name for p in build.iterdir()) == ["Fn", "template.yaml"]

@@ -3,6 +3,12 @@
 `sam build ID` wipes every other function's artifacts (FACTS.md), so a single resource is rebuilt
 the way SAM would build it (its make target, ARTIFACTS_DIR set) into a fresh sibling dir, which
 then replaces the old one: a failed or interrupted rebuild leaves the old build in place.
+
+Several samlink processes may find the same build stale at once. A rebuild holds the build dir's
+lock exclusively (`.<root name>.samlink-lock` beside it) and checks again once it has it, so the
+work is done once; the swap is one rename (an exchange on Linux); readers (`invoke`) hold the
+lock shared while they read and run a function, so they see the old build or the new, never a
+mix and never a gap.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+from samlink import locks
 from samlink.build.state import build_state
 from samlink.errors import BuildError
 from samlink.model import links
@@ -37,14 +45,51 @@ def stale_reasons(template: Template, resource: Resource) -> list[str]:
     return list(found["stale"]) if found["built"] else []
 
 
-def rebuild(template: Template, resource: Resource) -> None:
-    """Run the resource's make target into a fresh dir and swap it in."""
-    assert resource.code_dir is not None
+@contextlib.contextmanager
+def reading(root: Path) -> Iterator[None]:
+    """While a function of the build dir `root` is read and run: no rebuild swaps a dir in it."""
+    with locks.file_lock(_lock_file(root), shared=True):
+        yield None
+
+
+@contextlib.contextmanager
+def changing(root: Path) -> Iterator[None]:
+    """While dirs of the build dir `root` are rebuilt and swapped: no reader, no other writer."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with locks.file_lock(_lock_file(root)):
+        yield None
+
+
+def _lock_file(root: Path) -> Path:
+    # Beside the build dir, not in it: `sam build` wipes the build dir, and a lock on a file
+    # that is replaced locks nothing.
+    return root.parent / f".{root.name}.samlink-lock"
+
+
+def rebuild(template: Template, resource: Resource) -> bool:
+    """Run the resource's make target into a fresh dir and swap it in.
+
+    Returns False when another process rebuilt it while this one waited for the lock.
+    """
     root = build_root(template)
+    with changing(root):
+        if not stale_reasons(template, resource):
+            sys.stderr.write(
+                f"samlink: {resource.logical_id} was rebuilt meanwhile by another samlink\n"
+            )
+            return False
+        _rebuild(resource, root)
+        return True
+
+
+def _rebuild(resource: Resource, root: Path) -> None:
+    assert resource.code_dir is not None
     root.mkdir(parents=True, exist_ok=True)
     final = root / resource.logical_id
     fresh = Path(tempfile.mkdtemp(prefix=f".{resource.logical_id}.", dir=root))
     try:
+        # mkdtemp makes 0700; SAM's build dirs are 0755 (and Docker's user must read them).
+        fresh.chmod(0o755)
         env = {**os.environ, "ARTIFACTS_DIR": str(fresh)}
         for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
             env.pop(name, None)
@@ -68,15 +113,38 @@ def rebuild(template: Template, resource: Resource) -> None:
                 f"rebuilding {resource.logical_id} failed: {lines[-1] if lines else 'make failed'}",
                 "fix the error above, or run `sam build`",
             )
-        old = root / f".{resource.logical_id}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists() or final.is_symlink():
-            os.rename(final, old)
-        os.rename(fresh, final)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(fresh, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(fresh)
+
+
+def _swap_in(fresh: Path, final: Path) -> None:
+    """Put `fresh` in `final`'s place in one step; what was there ends up at `fresh`."""
+    if not (final.exists() or final.is_symlink()):
+        os.rename(fresh, final)
+        return
+    if not _exchange(fresh, final):
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.rename(final, old)
+        os.rename(fresh, final)
+        os.rename(old, fresh)
+    if fresh.is_symlink():
+        fresh.unlink()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Linux renameat2(RENAME_EXCHANGE): swap two names atomically."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (ImportError, OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return bool(renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0)
 
 
 def full_build(template: Template) -> None:
@@ -84,6 +152,11 @@ def full_build(template: Template) -> None:
     sam = shutil.which("sam")
     if sam is None:
         raise BuildError("sam is not on PATH", "install the AWS SAM CLI: pip install aws-sam-cli")
+    with changing(build_root(template)):
+        _sam_build(sam, template)
+
+
+def _sam_build(sam: str, template: Template) -> None:
     result = subprocess.run(
         [sam, "build", "--template", str(template.path)],
         cwd=template.path.parent,

@@ -76,13 +76,16 @@ def run(
             parameter_overrides=parameter_overrides,
             options=_with_project_config(container, template.path.parent),
         )
-        return runtime.run_sam_local_invoke(
-            argv, timeout=resource.timeout, architecture=resource.architecture
+        with rebuild.reading(rebuild.build_root(template)):
+            return runtime.run_sam_local_invoke(
+                argv, timeout=resource.timeout, architecture=resource.architecture
+            )
+    # Another samlink may be swapping in a rebuild: read and run the old build or the new whole.
+    with rebuild.reading(rebuild.build_root(template)):
+        spec = runtime.spec_from_template(
+            template.path, function_id, env_vars_file=env_vars, parameter_overrides=overrides
         )
-    spec = runtime.spec_from_template(
-        template.path, function_id, env_vars_file=env_vars, parameter_overrides=overrides
-    )
-    result = runtime.invoke(spec, payload)
+        result = runtime.invoke(spec, payload)
     sys.stdout.buffer.write(result.payload + b"\n")
     sys.stdout.flush()
     return result.exit_code
