@@ -5,10 +5,13 @@ removes it. Temp files of writers still running are left alone."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import BIN, copy_example, run
 from samlink import atomicfile
@@ -98,3 +101,56 @@ def test_modes_kept_and_new_files_follow_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "fresh" / "file.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_write_all_writes_every_file_or_none(tmp_path: Path) -> None:
+    first = tmp_path / "template.yaml"
+    first.write_text("old template")
+    blocker = tmp_path / "code"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(OSError) as failed:
+        atomicfile.write_all([(first, "new template"), (blocker / "Makefile", "all:")])
+    assert failed.value.filename == str(blocker / "Makefile")  # the file asked for, not a temp
+    assert first.read_text() == "old template"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["code", "template.yaml"]
+
+    atomicfile.write_all([(first, "new"), (tmp_path / "sub" / "Makefile", "all:")])
+    assert first.read_text() == "new" and (tmp_path / "sub" / "Makefile").read_text() == "all:"
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare")
+def test_write_all_puts_back_what_it_replaced_when_a_later_rename_fails(tmp_path: Path) -> None:
+    # The second target is a mount point (a read-only bind mount of a file): its temp file is
+    # written fine beside it, but the rename onto it fails (EBUSY), after the first succeeded.
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("old a")
+    second.write_text("old b")
+    script = (
+        "import sys; from pathlib import Path; from samlink import atomicfile\n"
+        "a, b = Path(sys.argv[1]), Path(sys.argv[2])\n"
+        "try:\n"
+        "    atomicfile.write_all([(a, 'new a'), (b, 'new b')])\n"
+        "except OSError as exc:\n"
+        "    print('failed', exc.filename)\n"
+    )
+    result = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            f'mount --bind "$2" "$2" && mount -o remount,bind,ro "$2" && exec "{sys.executable}"'
+            ' -c "$0" "$1" "$2"',
+            script,
+            str(first),
+            str(second),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if "mount" in result.stderr and result.returncode != 0:
+        pytest.skip(f"mount namespaces not permitted here: {result.stderr.strip()}")
+    assert result.stdout.strip() == f"failed {second}", result.stderr
+    assert first.read_text() == "old a" and second.read_text() == "old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]

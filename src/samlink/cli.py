@@ -373,6 +373,17 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("samlink: interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:
+        # The last resort for the file system saying no (full, read-only, a loop) where no
+        # command said it more precisely: one line, and the traceback kept for a bug report.
+        from samlink.errors import os_error
+
+        log = _save_traceback()
+        error = os_error(exc, "samlink could not go on")
+        click.echo(
+            f"samlink: error: {error.message} (hint: {error.hint}; details in {log})", err=True
+        )
+        sys.exit(2)
     except Exception:
         fd, log = tempfile.mkstemp(prefix="samlink-crash-", suffix=".log")
         with os.fdopen(fd, "w") as f:
@@ -380,3 +391,10 @@ def main() -> None:
         click.echo(f"samlink: internal error (a bug in samlink); traceback in {log}", err=True)
         traceback.print_exc(limit=-1)
         sys.exit(3)
+
+
+def _save_traceback() -> str:
+    fd, log = tempfile.mkstemp(prefix="samlink-error-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        traceback.print_exc(file=f)
+    return log

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from samlink.build import assemble, makefile, plan
-from samlink.errors import UsageError
+from samlink.errors import BuildError, UsageError, os_error
 from samlink.model.template import load_template
 
 
@@ -26,10 +26,13 @@ def run(
         template_path = template or Path("template.yaml")
     model = load_template(template_path.resolve())
     resource = model.get(resource_id)
-    report = assemble.build(
-        resource, model.path.parent, Path(artifacts).resolve(), options, template=model.path
-    )
-    assert resource.code_dir is not None
-    summary = assemble.summary_data(report, resource.code_dir, release=options.release)
-    plan.finish(report.resource, str(report.dest), summary, makefile=bool(makefile_list))
+    try:
+        report = assemble.build(
+            resource, model.path.parent, Path(artifacts).resolve(), options, template=model.path
+        )
+        assert resource.code_dir is not None
+        summary = assemble.summary_data(report, resource.code_dir, release=options.release)
+        plan.finish(report.resource, str(report.dest), summary, makefile=bool(makefile_list))
+    except OSError as exc:  # a full disk, a read-only store or build dir: the build cannot go on
+        raise os_error(exc, f"building {resource_id} into {artifacts}", kind=BuildError) from None
     return 0

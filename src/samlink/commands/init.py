@@ -68,8 +68,14 @@ def _run(
             )
         click.echo(f"samlink init: dry run, {len(changes)} file(s) would change", err=True)
         return 0
-    for path, _before, after in changes:
-        atomicfile.write_text(path, after)
+    try:
+        atomicfile.write_all([(path, after) for path, _before, after in changes])
+    except OSError as err:
+        raise UsageError(
+            f"cannot write {err.filename}: {err.strerror}; nothing was changed",
+            "make the template, its code dirs and the SAM config writable, then run "
+            "`samlink init` again",
+        ) from None
     for resource in template.resources.values():
         if not resource.managed:
             click.echo(

@@ -23,7 +23,10 @@ def link(template_path: Path, path: Path, *, name: str | None, functions: tuple[
 def _link(template_path: Path, path: Path, *, name: str | None, functions: tuple[str, ...]) -> int:
     template = load_template(template_path)
     project_dir = template.path.parent
-    root = path.expanduser().resolve()
+    try:
+        root = path.expanduser().resolve()
+    except (OSError, RuntimeError):  # Python 3.13 says OSError (ELOOP), older ones RuntimeError
+        raise UsageError(f"{path} is a symlink loop", "link the checkout's real folder") from None
     if not root.is_dir() or not is_python_project(root):
         raise UsageError(
             f"{path} is not a Python project",
@@ -97,20 +100,28 @@ def unlink(template_path: Path, names: tuple[str, ...], *, all_links: bool) -> i
 
 def _unlink(template_path: Path, names: tuple[str, ...], *, all_links: bool) -> int:
     project_dir = template_path.resolve().parent
-    current = links.load(project_dir)
     if all_links:
-        keep: list[links.Link] = []
-    else:
-        if not names:
-            raise UsageError("nothing to unlink", "name a linked distribution, or pass --all")
-        known = {item.key for item in current}
-        for name in names:
-            if canonicalize_name(name) not in known:
-                raise UsageError(
-                    f"{name} is not linked", f"linked: {', '.join(sorted(known)) or 'nothing'}"
-                )
-        drop = {canonicalize_name(name) for name in names}
-        keep = [item for item in current if item.key not in drop]
+        # The hint for an unreadable registry: it must work without reading it.
+        try:
+            removed = [item.key for item in links.load(project_dir)]
+        except UsageError:
+            removed = ["every link (the registry was unreadable)"]
+        links.save(project_dir, [])
+        click.echo(
+            f"unlinked {', '.join(removed) or 'nothing'}; run `sam build` to go back to the pins"
+        )
+        return 0
+    if not names:
+        raise UsageError("nothing to unlink", "name a linked distribution, or pass --all")
+    current = links.load(project_dir)
+    known = {item.key for item in current}
+    for name in names:
+        if canonicalize_name(name) not in known:
+            raise UsageError(
+                f"{name} is not linked", f"linked: {', '.join(sorted(known)) or 'nothing'}"
+            )
+    drop = {canonicalize_name(name) for name in names}
+    keep = [item for item in current if item.key not in drop]
     removed = [item.key for item in current if item not in keep]
     links.save(project_dir, keep)
     click.echo(

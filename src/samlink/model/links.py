@@ -44,19 +44,34 @@ def load(project_dir: Path) -> list[Link]:
     except FileNotFoundError:
         return []
     except (ValueError, OSError) as exc:
-        raise UsageError(
-            f"{path}: unreadable link registry ({exc})", "run `samlink unlink --all` and link again"
-        ) from None
+        raise _unreadable(path, str(exc)) from None
+    items = data.get("links", []) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise _unreadable(path, 'not an object with a "links" list')
     links = []
-    for item in data.get("links", []):
+    for number, item in enumerate(items, 1):
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and isinstance(item.get("path"), str)
+            and isinstance(item.get("functions", []), list)
+            and all(isinstance(f, str) for f in item.get("functions", []))
+        ):
+            raise _unreadable(path, f"link {number} is not {{name, path, functions}} strings")
+        try:
+            where = (project_dir / item["path"]).resolve()
+        except (OSError, RuntimeError) as exc:  # a link loop on the way
+            raise _unreadable(path, f"link {number}: {exc}") from None
         links.append(
-            Link(
-                name=item["name"],
-                path=(project_dir / item["path"]).resolve(),
-                functions=tuple(item.get("functions", ())),
-            )
+            Link(name=item["name"], path=where, functions=tuple(item.get("functions", [])))
         )
     return links
+
+
+def _unreadable(path: Path, why: str) -> UsageError:
+    return UsageError(
+        f"{path}: unreadable link registry ({why})", "run `samlink unlink --all` and link again"
+    )
 
 
 def save(project_dir: Path, links: list[Link]) -> None:
@@ -71,8 +86,15 @@ def save(project_dir: Path, links: list[Link]) -> None:
             }
         )
     text = json.dumps({"format": _FORMAT, "links": items}, indent=2) + "\n"
-    atomicfile.write_text(state_dir(project_dir) / "links.json", text)
-    _ensure_gitignore(state_dir(project_dir))
+    registry = state_dir(project_dir) / "links.json"
+    try:
+        atomicfile.write_text(registry, text)
+        _ensure_gitignore(state_dir(project_dir))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {registry}: {exc.strerror}",
+            f"make {state_dir(project_dir)} writable (links are this machine's state)",
+        ) from None
 
 
 def inspect_cached(project_dir: Path, root: Path) -> ProjectInfo:
@@ -88,8 +110,11 @@ def inspect_cached(project_dir: Path, root: Path) -> ProjectInfo:
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
     info = inspect_project(root)
-    atomicfile.write_text(cache, json.dumps(_info_to_json(info), indent=2) + "\n")
-    _ensure_gitignore(state_dir(project_dir))
+    try:
+        atomicfile.write_text(cache, json.dumps(_info_to_json(info), indent=2) + "\n")
+        _ensure_gitignore(state_dir(project_dir))
+    except OSError:
+        pass  # only a cache: a read-only or full project inspects again next time
     return info
 
 
