@@ -17,6 +17,7 @@ import pytest
 
 from conftest import BIN, run, sam_build
 from samlink.build import tree
+from samlink.build.assemble import LinkedProject, Options, install_spec
 from samlink.build.installer import (
     IndexOptions,
     Installer,
@@ -28,6 +29,7 @@ from samlink.build.installer import (
 from samlink.build.store import Store
 from samlink.errors import BuildError, UsageError
 from samlink.model import requirements
+from samlink.model.project import ProjectInfo
 from samlink.model.target import Target, target_for
 from test_fastpath import FAST, FULL, make_build, settle, write
 
@@ -160,6 +162,39 @@ def test_right_and_wrong_hashes_never_share_a_store_entry(tmp_path: Path) -> Non
     assert store.key(six_spec(WRONG, RIGHT), TARGET, uv) == keys["both"]  # order is no input
 
 
+def test_the_install_spec_carries_hashes_and_a_linked_projects_pinned_dependencies(
+    tmp_path: Path,
+) -> None:
+    req = write_file(
+        tmp_path / "requirements.txt",
+        f"acme-lib==1.0.0 --hash={WRONG}\nsix==1.17.0 --hash={RIGHT}\n"
+        f"idna==3.10 --hash={WRONG}\n-c constraints.txt\n",
+    )
+    write(tmp_path / "constraints.txt", f"idna==3.10 --hash={WRONG}\n")
+    lib = ProjectInfo(
+        root=tmp_path / "acme-lib",
+        name="acme-lib",
+        version="1.1.0.dev0",
+        requires=("six>=1.16", "idna>=4", "attrs>=23"),
+        metadata="",
+        imports=(),
+        unmapped=(),
+        fingerprint="x",
+        backend="hatchling.build",
+    )
+    reqs = requirements.parse(req)
+    linked = [LinkedProject(lib, origin="link")]
+    spec = install_spec(reqs, linked, TARGET, Options())
+    # six>=1.16 is met by the hashed pin (verified); idna>=4 is not and attrs has no line: both
+    # go to the installer without a hash, where hash-checking refuses them, as pip would.
+    assert spec.requirements == ("attrs>=23", "idna==3.10", "idna>=4", "six==1.17.0")
+    assert spec.hashes == (("idna==3.10", (WRONG,)), ("six==1.17.0", (RIGHT,)))
+    assert spec.constraints == ("idna==3.10",) and spec.hash_mode
+    # A release build links nothing: the project's own hashed line is installed and verified.
+    release = install_spec(reqs, [], TARGET, Options(release=True))
+    assert ("acme-lib==1.0.0", (WRONG,)) in release.hashes
+
+
 # --- verifying them ------------------------------------------------------------------------------
 
 
@@ -287,8 +322,10 @@ def test_an_edit_in_a_build_dir_reaches_neither_another_project_nor_the_next_bui
     pristine = built.read_bytes()
     append(built, "\nprint('debugging')\n")
 
-    sam_build(b, env)
+    result = sam_build(b, env)
     assert (b / ".aws-sam" / "build" / "Fn" / "six.py").read_bytes() == pristine
+    # Said where the `sam build` user sees it (SAM shows a make target's stdout).
+    assert "six.py changed in place since it was installed" in result.stdout + result.stderr
     sam_build(a, env)
     assert built.read_bytes() == pristine
     # The store holds one pristine entry again; the edited file went with A's old build dir.
