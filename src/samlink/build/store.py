@@ -120,6 +120,7 @@ class Store:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else default_root()
+        _check_root(self.root)
         self._base = self.root / FORMAT
         self._entries = self._base / "entries"
         self._locks = self._base / "locks"
@@ -558,6 +559,20 @@ def default_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "samlink"
+
+
+def _check_root(root: Path) -> None:
+    """Refuse a store folder that is a file (or lies under one) before anything is made in it."""
+    for folder in (root, *root.parents):
+        if not os.path.lexists(folder):
+            continue
+        if not folder.is_dir():
+            where = "SAMLINK_CACHE_DIR" if os.environ.get("SAMLINK_CACHE_DIR") else "the store"
+            raise UsageError(
+                f"{where} {root} cannot be a folder: {folder} is a file",
+                "point SAMLINK_CACHE_DIR at a folder, or unset it for the default",
+            )
+        return
 
 
 def is_pinned(spec: InstallSpec) -> bool:
