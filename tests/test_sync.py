@@ -515,6 +515,41 @@ def test_quick_saves_end_in_the_final_state_without_a_race(live_sync: LiveSync) 
     assert len(sams) == 1
 
 
+@pytest.mark.sam
+def test_a_link_out_of_a_linked_package_is_never_uploaded(
+    live_sync: LiveSync, tmp_path: Path
+) -> None:
+    """A link to a home dir's `.ssh` (a stand-in, never the real one) appears in the linked
+    checkout while the sync runs: the sync build stops naming it, AWS keeps what it had, and
+    once the link is gone the next edit syncs as before."""
+    live, stack, build = live_sync.live, live_sync.stack, live_sync.build
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("-----BEGIN PRIVATE KEY-----\n")
+    init_py = live_sync.upstream / UPSTREAM_INIT
+    keys = init_py.parent / "keys"
+    deployed = stack.code_sha("HelloWorldFunction")
+    mark = live.mark()
+    keys.symlink_to(home / ".ssh")
+    try:
+        init_py.write_text(init_py.read_text() + "\nLEAK_TRY = 1\n")
+        live.wait_for("Code sync encountered an error", start=mark)
+        said = " ".join(live.output.split())  # SAM's log may wrap the line
+        assert f"{keys} links to {home / '.ssh'}, outside {init_py.parent}" in said
+        time.sleep(5)
+        assert stack.code_sha("HelloWorldFunction") == deployed
+    finally:
+        keys.unlink()
+    init_py.write_text(init_py.read_text().replace("LEAK_TRY = 1", "LEAK_TRY = 2"))
+    wait_until(
+        lambda: in_sync(stack, build, "HelloWorldFunction", "LEAK_TRY = 2"),
+        180,
+        "the deployed code to hold the edit",
+    )
+    _sha, contents = sam_zip(build / "HelloWorldFunction")
+    assert not [name for name in contents if "id_rsa" in name or "/keys/" in name]
+
+
 def _is_sam(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
