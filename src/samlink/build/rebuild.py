@@ -5,7 +5,7 @@ the way SAM would build it (its make target, ARTIFACTS_DIR set) into a fresh sib
 then replaces the old one: a failed or interrupted rebuild leaves the old build in place.
 
 Several samlink processes may find the same build stale at once. A rebuild holds the build dir's
-lock exclusively (`.<root name>.samlink-lock` beside it) and checks again once it has it, so the
+lock exclusively (a flock on the folder that holds it) and checks again once it has it, so the
 work is done once; the swap is one rename (an exchange on Linux); readers (`invoke`) hold the
 lock shared while they read and run a function, so they see the old build or the new, never a
 mix and never a gap.
@@ -48,7 +48,7 @@ def stale_reasons(template: Template, resource: Resource) -> list[str]:
 @contextlib.contextmanager
 def reading(root: Path) -> Iterator[None]:
     """While a function of the build dir `root` is read and run: no rebuild swaps a dir in it."""
-    with locks.file_lock(_lock_file(root), shared=True):
+    with locks.folder_lock(_lock_folder(root), shared=True):
         yield None
 
 
@@ -56,14 +56,14 @@ def reading(root: Path) -> Iterator[None]:
 def changing(root: Path) -> Iterator[None]:
     """While dirs of the build dir `root` are rebuilt and swapped: no reader, no other writer."""
     root.parent.mkdir(parents=True, exist_ok=True)
-    with locks.file_lock(_lock_file(root)):
+    with locks.folder_lock(_lock_folder(root)):
         yield None
 
 
-def _lock_file(root: Path) -> Path:
-    # Beside the build dir, not in it: `sam build` wipes the build dir, and a lock on a file
-    # that is replaced locks nothing.
-    return root.parent / f".{root.name}.samlink-lock"
+def _lock_folder(root: Path) -> Path:
+    # The folder that holds the build dir, not the build dir itself: `sam build` and `samlink
+    # watch` replace that one, and a lock on a folder that is replaced locks nothing.
+    return Path(os.path.abspath(root)).parent
 
 
 def rebuild(template: Template, resource: Resource) -> bool:

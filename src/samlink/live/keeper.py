@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from samlink.build import state
+from samlink.build.rebuild import changing
 from samlink.build.ship import SYNC_ENV, walk_files
 from samlink.errors import UsageError
 from samlink.live.sync import Console, sam_executable
@@ -191,7 +192,8 @@ class Keeper:
             self.console.sam(result.stdout + result.stderr)
             self.console.say(f"{resource.logical_id}: rebuild failed; the last good build stays")
             return False
-        _swap(staging, final)
+        with changing(self.build_root):  # an invoke reading the build waits, and sees it whole
+            _swap(staging, final)
         self.console.say(
             f"rebuilt {resource.logical_id} in {time.monotonic() - started:.1f}s ({why})"
         )
@@ -230,7 +232,8 @@ class Keeper:
             self.console.say(f"sam build failed ({code}); the last good build stays")
             return False
         self.build_root.parent.mkdir(parents=True, exist_ok=True)
-        _swap(staging, self.build_root)
+        with changing(self.build_root):
+            _swap(staging, self.build_root)
         self.console.say(f"sam build done in {time.monotonic() - started:.1f}s")
         return True
 
