@@ -45,7 +45,7 @@ COMMANDS: dict[str, list[str]] = {
     "check": ["check"],
     "doctor": ["doctor"],
     "cache list": ["cache", "list"],
-    "cache prune": ["cache", "prune"],
+    "cache prune": ["cache", "prune", "--older-than", "0"],
     "cache verify": ["cache", "verify"],
     "cache clear": ["cache", "clear"],
     "sync": ["sync", "--stack-name", "dev"],
@@ -163,6 +163,21 @@ def _ro_store(s: Setup) -> None:
     s.watch.append(store)
 
 
+def _ro_filled_store(s: Setup) -> None:
+    store = s.scratch / "store"
+    # A real build fills it (an entry, its manifest, a lock file) before it turns read-only.
+    run(
+        [SAMLINK, "build", "HelloWorldFunction"],
+        s.project,
+        {**s.env, "SAMLINK_CACHE_DIR": str(store)},
+    )
+    shutil.rmtree(Path(s.env["ARTIFACTS_DIR"]))
+    Path(s.env["ARTIFACTS_DIR"]).mkdir()
+    s.env["SAMLINK_CACHE_DIR"] = str(store)
+    s.readonly(store)
+    s.watch.append(store)
+
+
 def _not_yaml(s: Setup) -> None:
     (s.project / "template.yaml").write_text("Resources:\n  Fn: [unclosed\n\t- tab\n")
 
@@ -267,13 +282,21 @@ CASES = [
         mounts=True,
     ),
     Case(
-        "a read-only store",
+        "a read-only empty store",
         _ro_store,
         fail=frozenset({"build"}),
         only=frozenset(
             {"build", "cache list", "cache prune", "cache verify", "cache clear", "doctor"}
         ),
         must_say="store",
+        mounts=True,
+    ),
+    Case(
+        "a read-only store with entries",
+        _ro_filled_store,
+        refuse=frozenset({"cache prune", "cache clear"}),
+        only=frozenset({"build", "cache list", "cache prune", "cache verify", "cache clear"}),
+        must_say="dependency store",
         mounts=True,
     ),
     Case(

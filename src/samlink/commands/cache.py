@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from samlink.build.store import Entry, Store, is_pinned, ttl_hours
+from samlink.errors import os_error
 
 # How many requirement lines the table shows per entry before "+N more".
 _SHOWN_REQUIREMENTS = 3
@@ -93,7 +94,10 @@ def list_entries(*, as_json: bool, store: Store | None = None) -> int:
 def prune(older_than_days: float, *, as_json: bool, store: Store | None = None) -> int:
     """Delete entries unused for `older_than_days` days, and leftovers of killed builds."""
     store = store or Store()
-    removed = store.prune(older_than_days)
+    try:
+        removed = store.prune(older_than_days)
+    except OSError as exc:
+        raise os_error(exc, f"pruning the dependency store {store.root}") from None
     freed = sum(e.size for e in removed)
     if as_json:
         click.echo(json.dumps({"removed": [e.key for e in removed], "freed": freed}, indent=2))
@@ -112,7 +116,10 @@ def clear(*, store: Store | None = None) -> int:
     """Delete the whole store; the next build installs again."""
     store = store or Store()
     entries = store.entries()
-    store.clear()
+    try:
+        store.clear()
+    except OSError as exc:
+        raise os_error(exc, f"clearing the dependency store {store.root}") from None
     freed = sum(e.size for e in entries)
     click.echo(f"removed {_count(len(entries))}, freed {human_size(freed)} ({store.root})")
     return 0
