@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -16,7 +17,7 @@ import jsonschema
 import pytest
 
 from conftest import BIN, ROOT, run
-from samlink.build import ship
+from samlink.build import makefile, ship
 
 pytestmark = pytest.mark.sam
 
@@ -305,3 +306,25 @@ def test_project_root_is_where_sam_runs_or_the_git_work_tree(
     (tmp_path / "home" / ".git").mkdir()  # dotfiles kept in git
     assert ship.project_root(template) == template_dir
     assert ship.project_root(template, str(repo)) == repo
+
+
+def test_the_fallback_without_samlink_ships_no_console_scripts(tmp_path: Path) -> None:
+    """A teammate or CI image without samlink: the make target's plain pip install."""
+    code = tmp_path / "fn"
+    code.mkdir()
+    console_wheel(tmp_path / "wheels")
+    (code / "app.py").write_text("import toolpkg\n")
+    (code / "requirements.txt").write_text("--no-index\n--find-links ../wheels\ntoolpkg==1.0\n")
+    spec = makefile.TargetSpec("Fn", "function", "3.11", "x86_64", "../template.yaml")
+    (code / "Makefile").write_text(makefile.render("", [spec]))
+    artifacts = tmp_path / "artifacts"
+    env = {
+        **os.environ,
+        "ARTIFACTS_DIR": str(artifacts),
+        "SAMLINK": "samlink-not-installed",
+        "SAMLINK_PYTHON": sys.executable,
+    }
+    done = run(["make", "--makefile", code / "Makefile", "build-Fn"], code, env)
+    assert "samlink not found" in done.stdout
+    assert (artifacts / "toolpkg" / "__init__.py").is_file()
+    assert not (artifacts / "bin").exists()

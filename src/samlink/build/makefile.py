@@ -91,6 +91,8 @@ def target_block(spec: TargetSpec) -> str:
         f" --python-version {spec.python_version}"
         f" $({variable}) --only-binary=:all: -r requirements.txt"
         " || exit 1; \\",
+        # pip's console scripts name this machine's interpreter: they never ship (nor in SAM's).
+        f'\t    rm -rf "{dest}/bin"; \\',
         "\t  fi; \\",
         "\t  for f in *; do \\",
         f'\t    case "$$f" in {FALLBACK_SKIP}) continue ;; esac; \\',
