@@ -128,6 +128,8 @@ def test_concurrent_invokes_of_a_stale_build_all_see_the_new_build(
     run([SAMLINK, "init"], project, tool_env)
     sam_build(project, tool_env)
     env = {**tool_env, "SAMLINK_SANDBOX": "namespace"}
+    # What a rebuild killed outright leaves: removed by the next rebuild.
+    (project / ".aws-sam" / "build" / ".Fn.rebuild-killed00").mkdir()
     for round_ in range(3):
         # A new top-level module: the dev build goes stale ("new top-level file(s)").
         (project / "fn" / f"mod_{round_}.py").write_text(f"VALUE = {round_}\n")

@@ -14,6 +14,7 @@ mix and never a gap.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import subprocess
@@ -86,7 +87,12 @@ def _rebuild(resource: Resource, root: Path) -> None:
     assert resource.code_dir is not None
     root.mkdir(parents=True, exist_ok=True)
     final = root / resource.logical_id
-    fresh = Path(tempfile.mkdtemp(prefix=f".{resource.logical_id}.", dir=root))
+    prefix = f".{resource.logical_id}.rebuild-"
+    # A rebuild killed outright (SIGKILL) leaves its half-made dir behind; only the holder of
+    # the lock builds here, so any such dir is a leftover now.
+    for leftover in root.glob(f"{glob.escape(prefix)}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    fresh = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     try:
         # mkdtemp makes 0700; SAM's build dirs are 0755 (and Docker's user must read them).
         fresh.chmod(0o755)
