@@ -328,3 +328,28 @@ def test_the_fallback_without_samlink_ships_no_console_scripts(tmp_path: Path) -
     assert "samlink not found" in done.stdout
     assert (artifacts / "toolpkg" / "__init__.py").is_file()
     assert not (artifacts / "bin").exists()
+
+
+def test_a_store_entry_made_before_links_no_console_scripts_into_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samlink.build import installer
+    from samlink.build.store import Store
+    from samlink.model.target import target_for
+
+    console_wheel(tmp_path / "wheels")
+    index = installer.IndexOptions(find_links=(str(tmp_path / "wheels"),), no_index=True)
+    spec = installer.InstallSpec(("toolpkg==1.0",), index=index)
+    store = Store(tmp_path / "store")
+    # An entry as an older samlink made it (real uv install): only our own step that drops the
+    # installer's bin/ is skipped, to make one.
+    monkeypatch.setattr(installer, "drop_installer_scripts", lambda dest: None)
+    entry = store.get_or_build(
+        spec, target_for("python3.11", "x86_64"), installer.resolve_installer()
+    )
+    monkeypatch.undo()
+    assert (entry.path / "bin" / "toolpkg").read_text().startswith("#!")
+    build = tmp_path / "build"
+    store.materialize(entry, build)
+    assert (build / "toolpkg" / "__init__.py").is_file()
+    assert not (build / "bin").exists()
