@@ -136,6 +136,7 @@ class Refusal:
         )
 
     def describe(self) -> str:
+        """The link and what is wrong with it."""
         return f"{self.link} {self.why()}"
 
     def error(self) -> BuildError:
@@ -202,8 +203,12 @@ def _visit(
             return
         if rel and os.path.exists(os.path.join(path, "pyvenv.cfg")):
             return
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:  # unreadable: nothing of it ships (as os.walk skips it)
+            return
         yield Item(Path(path), rel, True)
-        for name in sorted(os.listdir(path)):
+        for name in names:
             child = os.path.join(path, name)
             if skip(name, os.path.isdir(child)):
                 continue
