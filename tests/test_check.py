@@ -75,9 +75,21 @@ def project(tmp_path: Path, tool_env: dict[str, str]) -> Path:
     for rid in ("Api", "Arm"):
         (build / rid).mkdir(parents=True)
         shutil.copy2(dest / rid.lower() / "app.py", build / rid / "app.py")
+        installed_six(build / rid)
     (build / "Deps" / "python").mkdir(parents=True)
     (build / "Deps" / "python" / "helper.py").write_text("X = 1\n")
+    installed_six(build / "Deps" / "python")
     return dest
+
+
+def installed_six(site: Path) -> None:
+    """What the fixture's `six==1.17.0` pins puts in a build (check proves every pin is there)."""
+    (site / "six.py").write_text("__version__ = '1.17.0'\n")
+    info = site / "six-1.17.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: six\nVersion: 1.17.0\n")
+    (info / "INSTALLER").write_text("uv\n")
+    (info / "RECORD").write_text("six.py,,\nsix-1.17.0.dist-info/METADATA,,\n")
 
 
 def sparse(path: Path, size: int) -> None:
@@ -217,13 +229,13 @@ def test_findings_name_file_and_line(
     assert "api/requirements.txt:2: error: editable local project ../st_src" in human.stdout
     assert "fix: pin a released version (`acme-st-src==X.Y`)" in human.stdout
 
-    # --no-build (pre-commit): sources only; the build dir's findings are not reported.
-    _, sources = check(project, tool_env, "--no-build")
+    # --sources-only (pre-commit): the build dir's findings are not reported.
+    _, sources = check(project, tool_env, "--sources-only")
     assert sources["build_dir"] is None
     assert codes(sources) == {"editable-requirement", "local-requirement", "template-drift"}
 
     # --allow-local: vendored local projects are on purpose, a warning.
-    _, allowed = check(project, tool_env, "--no-build", "--allow-local")
+    _, allowed = check(project, tool_env, "--sources-only", "--allow-local")
     severities = {f["code"]: f["severity"] for f in allowed["findings"]}  # type: ignore[attr-defined]
     assert severities["editable-requirement"] == severities["local-requirement"] == "warning"
 
@@ -374,7 +386,8 @@ def test_release_build_of_the_example_passes_and_dev_build_fails(
         ".aws-sam/build/HelloWorldFunction/app.py",
         ".aws-sam/build/HelloWorldFunction/sam_sync_test_upstream",
     }
-    assert codes(report) == {"link"}
+    # ...and the linked checkout's dist-info (1.1.0.dev0, not the pinned 1.0.0).
+    assert codes(report) == {"link", "linked-dist"}
     human = run([SAMLINK, "check"], project, tool_env, check=False)
     assert human.returncode == 1
     assert "fix: build for release: `SAMLINK_RELEASE=1 sam build`" in human.stdout
@@ -393,7 +406,7 @@ def test_pre_commit_hook_runs_check_on_sources() -> None:
     hooks = YAML(typ="safe").load((ROOT / ".pre-commit-hooks.yaml").read_text())
     (hook,) = hooks
     assert hook["id"] == "samlink-check"
-    assert hook["entry"] == "samlink check --no-build"
+    assert hook["entry"] == "samlink check --sources-only"
     assert hook["language"] == "python" and hook["pass_filenames"] is False
 
 
@@ -401,7 +414,7 @@ def test_docs_carry_the_schemas_and_every_code() -> None:
     import re
 
     from samlink.audit import check as module
-    from samlink.audit import leaks
+    from samlink.audit import leaks, pins
 
     text = (ROOT / "docs" / "check.md").read_text()
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", text, re.S)]
@@ -412,6 +425,7 @@ def test_docs_carry_the_schemas_and_every_code() -> None:
     source = Path(module.__file__).read_text()
     used = set(re.findall(r'Finding\(\s*"([a-z-]+)"', source))
     used |= {"editable-requirement", "local-requirement"}
+    used |= set(pins.CODES)  # made by samlink.audit.pins, what a build must hold
     used |= set(leaks.CODES)  # made by samlink.audit.leaks, the rule of what may ship
     assert used == set(SCHEMA["$defs"]["finding"]["properties"]["code"]["enum"])
     assert all(f"`{code}`" in text for code in used)

@@ -56,14 +56,21 @@ def test_sam_local_invoke_argv() -> None:
                        "--mount-symlinks"]  # fmt: skip
 
 
-def test_built_template_preferred(tmp_path: Path) -> None:
-    source = tmp_path / "template.yaml"
+def test_built_template_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "sam" / "template.yaml"
+    source.parent.mkdir()
     source.write_text("Resources: {}\n")
+    monkeypatch.chdir(tmp_path)  # `sam build -t sam/template.yaml` ran here
     assert built_template(source) == source
     built = tmp_path / ".aws-sam" / "build" / "template.yaml"
     built.parent.mkdir(parents=True)
     built.write_text("Resources: {}\n")
-    assert built_template(source) == built
+    assert built_template(source) == built  # under the current directory, as SAM writes it
+    other = tmp_path / "elsewhere"
+    assert built_template(source, other) == source
+    (other / "template.yaml").parent.mkdir()
+    (other / "template.yaml").write_text("Resources: {}\n")
+    assert built_template(source, other) == other / "template.yaml"
 
 
 def test_error_payloads_as_sam_prints_them() -> None:

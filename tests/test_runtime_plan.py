@@ -253,6 +253,7 @@ def test_spec_from_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     published = tmp_path / "home" / ".aws-sam" / "layers-pkg" / "published-1-9e2d866d79"
     published.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)  # SAM's build dir is under the current directory
     spec = spec_from_template(
         template, "HelloFunction", parameter_overrides={"Stage": "prod"}, region="eu-west-1"
     )

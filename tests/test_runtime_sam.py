@@ -38,6 +38,7 @@ def test_linked_build_invokes_live(
     run([BIN / "samlink", "link", "./sam-sync-test-upstream"], project, tool_env)
     sam_build(project, tool_env)
     monkeypatch.setenv("SAMLINK_CACHE_DIR", tool_env["SAMLINK_CACHE_DIR"])
+    monkeypatch.chdir(project)  # the build is under the directory `sam build` ran in
     template = project / "template.yaml"
     build_dir = project / ".aws-sam" / "build" / "HelloWorldFunction"
     before = sorted(p.name for p in build_dir.iterdir())

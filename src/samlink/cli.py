@@ -30,6 +30,14 @@ def template_option(func: F) -> F:
     )(func)
 
 
+def build_dir_option(func: F) -> F:
+    return click.option(
+        "--build-dir",
+        type=click.Path(path_type=Path),
+        help="SAM build dir (default: .aws-sam/build under the current directory, as SAM).",
+    )(func)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="samlink")
 def cli() -> None:
@@ -85,11 +93,12 @@ def unlink(names: tuple[str, ...], template: Path, all_links: bool) -> None:
 @cli.command()
 @template_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(template: Path, as_json: bool) -> None:
+@build_dir_option
+def status(template: Path, as_json: bool, build_dir: Path | None) -> None:
     """Show links, what they reach, and what is stale or broken."""
     from samlink.commands import status as command
 
-    sys.exit(command.run(template, as_json=as_json))
+    sys.exit(command.run(template, as_json=as_json, build_dir=build_dir))
 
 
 @cli.command()
@@ -214,6 +223,7 @@ def cache_verify(fix: bool, as_json: bool) -> None:
     help="Use sam local invoke (default: when a container engine answers).",
 )
 @click.option("--no-build", is_flag=True, help="Do not rebuild a stale build dir first.")
+@build_dir_option
 # Handed on to `sam local invoke` (each implies --docker), as are the project's SAM config's
 # local_invoke settings.
 @click.option("--config-file", type=click.Path(path_type=Path), help="SAM config file (docker).")
@@ -234,6 +244,7 @@ def invoke(
     parameter_overrides: tuple[str, ...],
     docker: bool | None,
     no_build: bool,
+    build_dir: Path | None,
     config_file: Path | None,
     config_env: str | None,
     skip_pull_image: bool,
@@ -267,6 +278,7 @@ def invoke(
             parameter_overrides=parameter_overrides,
             docker=docker,
             no_build=no_build,
+            build_dir=build_dir,
             container=container,
         )
     )
@@ -275,12 +287,14 @@ def invoke(
 @cli.command()
 @template_option
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@build_dir_option
 @click.option(
-    "--build-dir",
-    type=click.Path(path_type=Path),
-    help="SAM build dir to audit (default: .aws-sam/build next to the template).",
+    "--sources-only",
+    "--no-build",
+    "sources_only",
+    is_flag=True,
+    help="Check sources only (pre-commit): no build dir is read or needed.",
 )
-@click.option("--no-build", is_flag=True, help="Check sources only (pre-commit); skip the build.")
 @click.option(
     "--allow-local",
     is_flag=True,
@@ -288,7 +302,7 @@ def invoke(
     help="Local-path requirements are vendored on purpose: warn only (also SAMLINK_ALLOW_LOCAL=1).",
 )
 def check(
-    template: Path, as_json: bool, build_dir: Path | None, no_build: bool, allow_local: bool
+    template: Path, as_json: bool, build_dir: Path | None, sources_only: bool, allow_local: bool
 ) -> None:
     """Fail (exit 1) when a deploy would ship this machine's dev state."""
     from samlink.commands import check as command
@@ -298,7 +312,7 @@ def check(
             template,
             as_json=as_json,
             build_dir=build_dir,
-            audit_build=not no_build,
+            sources_only=sources_only,
             allow_local=allow_local,
         )
     )
@@ -307,11 +321,12 @@ def check(
 @cli.command()
 @template_option
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
-def doctor(template: Path, as_json: bool) -> None:
+@build_dir_option
+def doctor(template: Path, as_json: bool, build_dir: Path | None) -> None:
     """Diagnose this machine and project: each check ok, warn or fail, with its fix."""
     from samlink.commands import doctor as command
 
-    sys.exit(command.run(template, as_json=as_json))
+    sys.exit(command.run(template, as_json=as_json, build_dir=build_dir))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -341,7 +356,7 @@ def sync(
     "-b",
     "--build-dir",
     type=click.Path(path_type=Path),
-    help="SAM's build dir (default: .aws-sam/build next to the template).",
+    help="SAM's build dir (default: .aws-sam/build under the current directory, as SAM).",
 )
 @click.argument(
     "sam_build_args", nargs=-1, type=click.UNPROCESSED, metavar="[SAM BUILD OPTIONS]..."

@@ -1,10 +1,12 @@
 """The release guard: find what of a developer's machine a deploy would ship.
 
 Sources: `-e` and local-path lines in the requirements files samlink builds from, and template,
-Makefile or SAM config drift from what `samlink init` writes. Built artifacts (`.aws-sam/build`,
-when present): links, `.pth` lines and editable finders that reach outside the build,
+Makefile or SAM config drift from what `samlink init` writes. Built artifacts (the build dir):
+links, `.pth` lines and editable finders that reach outside the build,
 `direct_url.json` marked editable, host paths in files samlink wrote, native code that cannot load
-in the function, and Lambda's unzipped size limit.
+in the function, and Lambda's unzipped size limit. The build dir is SAM's (samlink.build.location)
+and must exist unless only sources are asked for; every pinned distribution must be in it, and
+none linked from a live checkout (samlink.audit.pins).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from samlink.audit import elf, leaks
-from samlink.build import adopt, makefile
+from samlink.audit import elf, leaks, pins
+from samlink.build import adopt, location, makefile
 from samlink.errors import UsageError
 from samlink.model import requirements
 from samlink.model.project import quick_name
@@ -88,21 +90,44 @@ def check(
     template: Template,
     *,
     build_dir: Path | None = None,
-    audit_build: bool = True,
+    sources_only: bool = False,
     allow_local: bool = False,
 ) -> CheckReport:
-    """Run every check on a template's project and, if present, its build dir."""
+    """Run every check on a template's project and its build dir (`build_dir`, or SAM's own
+    under the current directory); a UsageError when there is no build dir to read, unless
+    `sources_only` asks for the source checks alone."""
+    root = None if sources_only else location.find_build_dir(build_dir)
+    if root is not None and not root.is_dir():
+        other = location.beside(root, template.path)
+        raise UsageError(
+            f"no build dir at {location.shown(root)}: nothing proves what a deploy would ship",
+            f"pass --build-dir {location.shown(other)} (`sam build` ran next to the template), "
+            "or --sources-only"
+            if other is not None
+            else "build first (`SAMLINK_RELEASE=1 sam build`), or --sources-only for the source "
+            "checks alone",
+        )
     findings = requirement_findings(template, allow_local=allow_local)
     findings += drift_findings(template)
     findings += leak_findings(template)
-    root = build_dir or template.path.parent / ".aws-sam" / "build"
     sizes: list[SizeReport] = []
-    checked: Path | None = None
-    if audit_build and root.is_dir():
-        checked = root
+    if root is not None:
         found, sizes = build_findings(template, root)
         findings += found
-    return CheckReport(template.path, checked, tuple(findings), tuple(sizes))
+        findings += [_pin(problem) for problem in pins.problems(template, root)]
+    return CheckReport(template.path, root, tuple(findings), tuple(sizes))
+
+
+def _pin(problem: pins.Problem) -> Finding:
+    return Finding(
+        problem.code,
+        "error",
+        problem.message,
+        problem.fix,
+        problem.path,
+        problem.line,
+        problem.resource,
+    )
 
 
 # --- sources ---------------------------------------------------------------------------------
@@ -300,7 +325,11 @@ def scan_tree(folder: Path, resource: str, prefixes: tuple[str, ...]) -> list[Fi
             findings += _link(path, folder, resource)
         elif path.suffix == ".pth":
             pth_files.append(path)
-        elif path.name == "direct_url.json" and path.parent.name.endswith(".dist-info"):
+        elif (
+            path.name == "direct_url.json"
+            and path.parent.name.endswith(".dist-info")
+            and pins.linked_checkout(path.parent) is None  # samlink's own: a `linked-dist`
+        ):
             findings += _direct_url(path, resource)
         elif (
             path.name == "INSTALLER"
@@ -453,7 +482,8 @@ def host_prefixes(project_dir: Path) -> tuple[str, ...]:
 def _host_paths(dist_info: Path, resource: str, prefixes: tuple[str, ...]) -> list[Finding]:
     findings = []
     for path in sorted(dist_info.rglob("*")):
-        if not path.is_file() or path.is_symlink():
+        # direct_url.json names the checkout of a link: reported as `linked-dist` (pins.py).
+        if not path.is_file() or path.is_symlink() or path.name == "direct_url.json":
             continue
         for lineno, line in enumerate(_read(path).splitlines(), start=1):
             line = line.replace("file://", " ")  # file:///home/... is a host path too

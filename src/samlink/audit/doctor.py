@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from samlink.audit import check
+from samlink.build import location
 from samlink.build.installer import IndexOptions, pip_configuration, pip_settings
 from samlink.errors import UsageError
 from samlink.model import links, requirements, samconfig
@@ -47,8 +48,9 @@ class Diagnosis:
     subject: str | None = None  # the link, function or runtime it is about
 
 
-def diagnose(template_path: Path) -> list[Diagnosis]:
-    """Every check, machine first, then the project of `template_path`."""
+def diagnose(template_path: Path, build_dir: Path | None = None) -> list[Diagnosis]:
+    """Every check, machine first, then the project of `template_path` and its build dir
+    (`build_dir`, or SAM's default under the current directory)."""
     found: list[Diagnosis] = []
     found += check_make()
     found += check_sam_cli()
@@ -67,7 +69,7 @@ def diagnose(template_path: Path) -> list[Diagnosis]:
     found += check_links(template)
     found += check_engine_paths(template)
     found += check_emulation(template)
-    found += check_build(template)
+    found += check_build(template, build_dir)
     return found
 
 
@@ -709,21 +711,28 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
     )
 
 
-def check_build(template: Template) -> list[Diagnosis]:
-    """Whether `.aws-sam/build` is stale for each managed resource."""
+def check_build(template: Template, build_dir: Path | None = None) -> list[Diagnosis]:
+    """Whether the build dir (`build_dir`, or SAM's `.aws-sam/build` under the current
+    directory) is stale for each managed resource."""
     from samlink.build import state
 
     try:
-        report = state.collect(template.path)
+        report = state.collect(template.path, build_dir)
     except UsageError as exc:
         return [Diagnosis("build", "warn", exc.message, exc.hint)]
     found = []
+    root = Path(report["build_dir"])
+    if not root.is_dir() and location.beside(root, template.path) is not None:
+        # `sam build` ran in the template's folder: neither SAM nor samlink looks there from here.
+        missing = location.not_built(root, template.path)
+        found.append(Diagnosis("build", "warn", missing.message, missing.hint))
     for item in report["resources"]:
         if not item["managed"]:
             continue
         rid = item["id"]
         if not item["built"]:
-            found.append(Diagnosis("build", "ok", f"{rid}: not built yet", "", rid))
+            where = location.shown(Path(report["build_dir"]) / rid)
+            found.append(Diagnosis("build", "ok", f"{rid}: not built yet (no {where})", "", rid))
         elif item["stale"]:
             found.append(
                 Diagnosis(

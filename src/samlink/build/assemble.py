@@ -382,10 +382,15 @@ def _project_ops(project: LinkedProject) -> list[Op]:
             # Flat layout: the source root is the project root (.git, tests...): real files.
             ops.append(("namespace", root.name, str(root.source), str(root.path_root)))
     folder = f"{canonicalize_name(info.name).replace('-', '_')}-{info.version}.dist-info"
-    record = "".join(f"{folder}/{f},,\n" for f in ("METADATA", "INSTALLER", "RECORD"))
+    files = ("METADATA", "INSTALLER", "direct_url.json", "RECORD")
+    record = "".join(f"{folder}/{f},,\n" for f in files)
+    # PEP 610's mark of a live, editable install of a local checkout: `samlink check` finds a
+    # dev or sync build's linked distribution by it (a release vendors real files, unmarked).
+    direct_url = {"url": info.root.resolve().as_uri(), "dir_info": {"editable": True}}
     ops += [
         ("write", f"{folder}/METADATA", info.metadata),
         ("write", f"{folder}/INSTALLER", "samlink\n"),
+        ("write", f"{folder}/direct_url.json", json.dumps(direct_url) + "\n"),
         ("write", f"{folder}/RECORD", record),
     ]
     return ops

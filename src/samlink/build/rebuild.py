@@ -24,23 +24,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from samlink import locks
+from samlink.build.location import built_template
 from samlink.build.state import build_state
 from samlink.errors import BuildError
 from samlink.model import links
 from samlink.model.template import Resource, Template
 
 
-def build_root(template: Template) -> Path:
-    return template.path.parent / ".aws-sam" / "build"
-
-
-def stale_reasons(template: Template, resource: Resource) -> list[str]:
-    """Why a resource's build dir no longer matches its inputs ([] when it does)."""
-    build_dir = build_root(template) / resource.logical_id
+def stale_reasons(template: Template, resource: Resource, root: Path) -> list[str]:
+    """Why a resource's dir in the build dir `root` no longer matches its inputs ([] when it
+    does); `root` comes from `location.find_build_dir`."""
+    build_dir = root / resource.logical_id
     if not build_dir.exists():
         return ["not built"]
-    built_template = build_root(template) / "template.yaml"
-    if built_template.exists() and template.path.stat().st_mtime > built_template.stat().st_mtime:
+    built = built_template(root)
+    if built.exists() and template.path.stat().st_mtime > built.stat().st_mtime:
         return ["template changed"]
     found = build_state(template.path.parent, resource, links.load(template.path.parent))
     return list(found["stale"]) if found["built"] else []
@@ -67,14 +65,13 @@ def _lock_folder(root: Path) -> Path:
     return Path(os.path.abspath(root)).parent
 
 
-def rebuild(template: Template, resource: Resource) -> bool:
-    """Run the resource's make target into a fresh dir and swap it in.
+def rebuild(template: Template, resource: Resource, root: Path) -> bool:
+    """Run the resource's make target into a fresh dir of the build dir `root`, and swap it in.
 
     Returns False when another process rebuilt it while this one waited for the lock.
     """
-    root = build_root(template)
     with changing(root):
-        if not stale_reasons(template, resource):
+        if not stale_reasons(template, resource, root):
             sys.stderr.write(
                 f"samlink: {resource.logical_id} was rebuilt meanwhile by another samlink\n"
             )
@@ -153,19 +150,19 @@ def _exchange(a: Path, b: Path) -> bool:
     return bool(renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0)
 
 
-def full_build(template: Template) -> None:
-    """`sam build` of the whole template, as the user would run it."""
+def full_build(template: Template, root: Path) -> None:
+    """`sam build` of the whole template into the build dir `root`, as the user would run it
+    from here (the current directory is the project SAM builds in)."""
     sam = shutil.which("sam")
     if sam is None:
         raise BuildError("sam is not on PATH", "install the AWS SAM CLI: pip install aws-sam-cli")
-    with changing(build_root(template)):
-        _sam_build(sam, template)
+    with changing(root):
+        _sam_build(sam, template, root)
 
 
-def _sam_build(sam: str, template: Template) -> None:
+def _sam_build(sam: str, template: Template, root: Path) -> None:
     result = subprocess.run(
-        [sam, "build", "--template", str(template.path)],
-        cwd=template.path.parent,
+        [sam, "build", "--template", str(template.path), "--build-dir", str(root)],
         stdout=sys.stderr,
     )
     if result.returncode != 0:

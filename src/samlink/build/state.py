@@ -13,6 +13,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from samlink.build import location
 from samlink.build.assemble import code_entries
 from samlink.errors import UsageError
 from samlink.model import links
@@ -20,12 +21,19 @@ from samlink.model.project import fingerprint, is_python_project, quick_name
 from samlink.model.template import load_template
 
 
-def collect(template_path: Path) -> dict[str, Any]:
-    """The status as plain data (what --json prints)."""
+def collect(template_path: Path, build_dir: Path | None = None) -> dict[str, Any]:
+    """The status as plain data (what --json prints), against the build dir `build_dir`
+    (SAM's default, `location.find_build_dir()`, when None)."""
     template = load_template(template_path)
     project_dir = template.path.parent
+    root = build_dir if build_dir is not None else location.find_build_dir()
     resources = list(template.resources.values())
-    report: dict[str, Any] = {"template": str(template.path), "links": [], "resources": []}
+    report: dict[str, Any] = {
+        "template": str(template.path),
+        "build_dir": str(root),
+        "links": [],
+        "resources": [],
+    }
     registry = links.load(project_dir)
     for link in registry:
         problems = []
@@ -56,7 +64,7 @@ def collect(template_path: Path) -> dict[str, Any]:
             "build_method": resource.build_method,
         }
         if resource.managed:
-            entry.update(build_state(project_dir, resource, registry))
+            entry.update(build_state(project_dir, resource, registry, root))
         report["resources"].append(entry)
     return report
 
@@ -87,13 +95,19 @@ def _clash_problems(
                     )
 
 
-def build_state(project_dir: Path, resource: Any, registry: list[links.Link]) -> dict[str, Any]:
-    """Whether `resource` was built, in which mode, and why the build is stale, if it is."""
+def build_state(
+    project_dir: Path, resource: Any, registry: list[links.Link], root: Path | None = None
+) -> dict[str, Any]:
+    """Whether `resource` was built (into the build dir `root`, when given), in which mode, and
+    why the build is stale, if it is."""
     path = links.state_dir(project_dir) / "builds" / f"{resource.logical_id}.json"
+    not_built: dict[str, Any] = {"built": False, "stale": [], "links": [], "materialized": []}
+    if root is not None and not (root / resource.logical_id).is_dir():
+        return not_built  # a record of a build elsewhere (another build dir) says nothing here
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
-        return {"built": False, "stale": [], "links": [], "materialized": []}
+        return not_built
     stale = []
     for file, mtime in record.get("requirements", {}).items():
         try:

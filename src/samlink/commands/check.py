@@ -16,12 +16,12 @@ def run(
     *,
     as_json: bool,
     build_dir: Path | None,
-    audit_build: bool,
+    sources_only: bool,
     allow_local: bool,
 ) -> int:
     template = load_template(template_path)
     report = check.check(
-        template, build_dir=build_dir, audit_build=audit_build, allow_local=allow_local
+        template, build_dir=build_dir, sources_only=sources_only, allow_local=allow_local
     )
     if as_json:
         click.echo(json.dumps(check.to_json(report), indent=2))
@@ -55,7 +55,7 @@ def _print(report: check.CheckReport) -> None:
     scope = (
         f"sources and {check.display(report.build_dir, base)}"
         if report.build_dir
-        else "sources only (no build dir)"
+        else "sources only, as --sources-only asks"
     )
     warnings = len(report.findings) - report.errors
     if report.ok:

@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from samlink.audit import doctor
+from samlink.build.location import find_build_dir
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
 
-def run(template_path: Path, *, as_json: bool) -> int:
-    found = doctor.diagnose(template_path)
+def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) -> int:
+    found = doctor.diagnose(template_path, find_build_dir(build_dir))
     failed = any(d.status == "fail" for d in found)
     if as_json:
         click.echo(json.dumps(doctor.to_json(template_path.resolve(), found), indent=2))

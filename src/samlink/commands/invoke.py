@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from samlink.build import rebuild
+from samlink.build import location, rebuild
 from samlink.errors import UsageError
 from samlink.model import samconfig
 from samlink.model.template import load_template
@@ -26,6 +26,7 @@ def run(
     parameter_overrides: tuple[str, ...],
     docker: bool | None,
     no_build: bool,
+    build_dir: Path | None = None,
     container: ContainerOptions | None = None,
 ) -> int:
     """Invoke once; the exit code (0 ok, 1 function error, init error or timeout)."""
@@ -39,6 +40,7 @@ def run(
             "drop --no-docker, or drop the container options",
         )
     template = load_template(template_path)
+    root = location.find_build_dir(build_dir)
     resource = template.get(function_id)
     if resource.kind != "function":
         raise UsageError(f"{function_id} is a layer", "invoke a function that uses it")
@@ -59,7 +61,9 @@ def run(
             click.echo(f"samlink: {cannot}: running it without Docker", err=True)
             use_docker = False
     if not no_build:
-        _bring_up_to_date(template, function_id, docker=use_docker)
+        _bring_up_to_date(template, function_id, root, docker=use_docker)
+    elif not (root / function_id).is_dir():
+        raise location.not_built(root, template_path, what=f"{function_id} is not built")
     if use_docker:
         runtime.check_sam_version()
         from samlink.audit.doctor import check_engine_paths
@@ -70,20 +74,24 @@ def run(
                 click.echo(f"samlink: warning: {finding.message} (fix: {finding.fix})", err=True)
         argv = runtime.sam_local_invoke_argv(
             function_id,
-            template=runtime.built_template(template.path),
+            template=runtime.built_template(template.path, root),
             event=event,
             env_vars=env_vars,
             parameter_overrides=parameter_overrides,
             options=_with_project_config(container, template.path.parent),
         )
-        with rebuild.reading(rebuild.build_root(template)):
+        with rebuild.reading(root):
             return runtime.run_sam_local_invoke(
                 argv, timeout=resource.timeout, architecture=resource.architecture
             )
     # Another samlink may be swapping in a rebuild: read and run the old build or the new whole.
-    with rebuild.reading(rebuild.build_root(template)):
+    with rebuild.reading(root):
         spec = runtime.spec_from_template(
-            template.path, function_id, env_vars_file=env_vars, parameter_overrides=overrides
+            template.path,
+            function_id,
+            env_vars_file=env_vars,
+            parameter_overrides=overrides,
+            build_dir=root,
         )
         result = runtime.invoke(spec, payload)
     sys.stdout.buffer.write(result.payload + b"\n")
@@ -108,34 +116,31 @@ def _with_project_config(options: ContainerOptions, project_dir: Path) -> Contai
     return replace(options, config_file=found)
 
 
-def _bring_up_to_date(template: object, function_id: str, *, docker: bool) -> None:
+def _bring_up_to_date(template: object, function_id: str, root: Path, *, docker: bool) -> None:
     from samlink.model.template import Template
 
     assert isinstance(template, Template)
     resource = template.get(function_id)
-    reasons = rebuild.stale_reasons(template, resource)
+    reasons = rebuild.stale_reasons(template, resource, root)
     if not reasons:
         return
-    if reasons == ["not built"] and not (rebuild.build_root(template) / "template.yaml").exists():
-        raise UsageError(
-            f"{function_id} is not built",
-            "run `sam build` first (or drop --no-build to let invoke build it)",
-        )
+    if reasons == ["not built"] and not location.built_template(root).exists():
+        raise location.not_built(root, template.path, what=f"{function_id} is not built")
     if reasons == ["template changed"] or reasons == ["not built"] or not resource.managed:
         click.echo(f"samlink: {', '.join(reasons)}: running sam build", err=True)
-        rebuild.full_build(template)
+        rebuild.full_build(template, root)
         return
     targets = [resource] + [
         template.resources[layer]
         for layer in resource.layers
         if layer in template.resources
         and template.resources[layer].managed
-        and rebuild.stale_reasons(template, template.resources[layer])
+        and rebuild.stale_reasons(template, template.resources[layer], root)
     ]
     for item in targets:
-        why = "; ".join(rebuild.stale_reasons(template, item)) or "stale"
+        why = "; ".join(rebuild.stale_reasons(template, item, root)) or "stale"
         click.echo(f"samlink: rebuilding {item.logical_id} ({why})", err=True)
-        rebuild.rebuild(template, item)
+        rebuild.rebuild(template, item, root)
 
 
 def _read_event(event: str | None) -> bytes:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from samlink.build.location import find_build_dir
 from samlink.build.state import collect
 
 
-def run(template_path: Path, *, as_json: bool) -> int:
-    report = collect(template_path)
+def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) -> int:
+    report = collect(template_path, find_build_dir(build_dir))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return 0
@@ -33,7 +34,7 @@ def run(template_path: Path, *, as_json: bool) -> int:
         console.print(table)
     else:
         console.print("no links: builds use the pinned versions")
-    table = Table(title="resources")
+    table = Table(title=f"resources (build dir {report['build_dir']})")
     for column in ("id", "kind", "runtime", "state"):
         table.add_column(column)
     for item in report["resources"]:

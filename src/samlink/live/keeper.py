@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from samlink.build import state
+from samlink.build import location, state
 from samlink.build.rebuild import changing
 from samlink.build.ship import SYNC_ENV, walk_files
 from samlink.errors import UsageError
@@ -55,8 +55,9 @@ class Keeper:
     ) -> None:
         self.template_path = template_path
         self.model = load_template(template_path)
-        project_dir = self.model.path.parent
-        self.build_root = (build_dir or project_dir / ".aws-sam" / "build").resolve()
+        # Named but absent is fine here: watch builds it (sam build --build-dir creates it too).
+        given = build_dir.resolve() if build_dir is not None else None
+        self.build_root = given or location.find_build_dir().resolve()
         self.sam_build_args = sam_build_args
         self.console = console
         self.sources: list[LinkedSource] = []
@@ -156,7 +157,7 @@ class Keeper:
         """Rebuild the resources given, and those whose build `samlink status` finds stale."""
         wanted = dict(reasons)
         try:
-            report = state.collect(self.model.path)
+            report = state.collect(self.model.path, self.build_root)
         except UsageError as exc:
             self.console.say(f"error: {exc}")
             report = {"resources": []}

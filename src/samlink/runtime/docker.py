@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from samlink.build import location
 from samlink.errors import UsageError
 from samlink.runtime import report
 
@@ -206,9 +207,10 @@ def _option_args(options: ContainerOptions) -> list[str]:
     return args
 
 
-def built_template(template: Path) -> Path:
-    """The template `sam build` wrote next to the source one, which SAM itself prefers."""
-    built = template.parent / ".aws-sam" / "build" / "template.yaml"
+def built_template(template: Path, root: Path | None = None) -> Path:
+    """The template `sam build` wrote into the build dir `root` (SAM's default, under the
+    current directory, when None), which SAM itself prefers; else the source one."""
+    built = location.built_template(location.find_build_dir() if root is None else root)
     return built if built.is_file() else template
 
 

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from samlink.build import location
 from samlink.errors import UsageError
 from samlink.model.template import Template, load_template, resolve_value
 from samlink.runtime.environment import default_region, environment_for
@@ -23,7 +24,8 @@ def spec_from_template(
 ) -> InvokeSpec:
     """The built function `function_id` of the template, ready for `invoke`.
 
-    `build_dir` defaults to `.aws-sam/build` next to the template, where `sam build` writes.
+    `build_dir` defaults to SAM's, `.aws-sam/build` under the current directory, where `sam
+    build` writes (see `samlink.build.location.find_build_dir`).
     """
     template = load_template(template_path)
     resource = template.get(function_id)
@@ -37,7 +39,7 @@ def spec_from_template(
             f"{function_id} has no Handler or Runtime samlink can run",
             resource.reason or "samlink invoke runs Zip functions on python3.x",
         )
-    builds = build_dir or template_path.parent / ".aws-sam" / "build"
+    builds = build_dir if build_dir is not None else location.find_build_dir()
     chosen_region = region or default_region()
     parameters = {k: v for k, v in template.parameters.items() if v is not None}
     parameters.update(parameter_overrides or {})

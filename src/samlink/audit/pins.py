@@ -1,0 +1,253 @@
+"""What a release build must hold, read from its `*.dist-info`: every distribution a resource's
+requirements pin (`==`, markers evaluated for the function's runtime and architecture) at its
+pinned version, and none installed from a live checkout (a `samlink link` of a dev or sync build).
+
+A linked distribution's dist-info is written by samlink (`INSTALLER` is `samlink`) with a PEP 610
+`direct_url.json` marked editable that names the checkout; builds made before that marker only
+list their own metadata in `RECORD` (the code was links), which tells them apart from a local
+project vendored on purpose by a release build (`--allow-local`: real files, all in `RECORD`).
+`samlink check` turns each problem into a finding with the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from samlink.errors import UsageError
+from samlink.model import requirements
+from samlink.model.target import target_for
+from samlink.model.template import Resource, Template
+
+# The finding codes this module gives `samlink check`.
+CODES = ("linked-dist", "pin-missing", "pin-mismatch", "not-built")
+_REBUILD = "build for release: `SAMLINK_RELEASE=1 sam build`"
+
+
+@dataclass(frozen=True)
+class Installed:
+    """One distribution in a build dir, as its dist-info says."""
+
+    name: str  # canonical
+    version: str
+    info: Path  # the *.dist-info folder
+    checkout: str | None  # the live checkout it comes from (a samlink link; "" unknown), or None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One way a build dir differs from what the requirements declare."""
+
+    code: str  # one of CODES
+    message: str
+    fix: str
+    path: Path | None
+    line: int | None
+    resource: str
+
+
+def installed(site: Path) -> dict[str, Installed]:
+    """The distributions whose dist-info sits in `site`, by canonical name."""
+    found: dict[str, Installed] = {}
+    for info in sorted(site.glob("*.dist-info")):
+        if not info.is_dir() or info.is_symlink():
+            continue
+        headers = HeaderParser().parsestr(_read(info / "METADATA"))
+        stem_name, _, stem_version = info.name.removesuffix(".dist-info").rpartition("-")
+        name = canonicalize_name(headers.get("Name") or stem_name)
+        version = (headers.get("Version") or stem_version).strip()
+        found[name] = Installed(name, version, info, linked_checkout(info))
+    return found
+
+
+def linked_checkout(info: Path) -> str | None:
+    """The checkout a dist-info was linked from by a dev or sync build ("" when it does not
+    say which), else None."""
+    if _read(info / "INSTALLER").strip() != "samlink":
+        return None
+    try:
+        direct = json.loads(_read(info / "direct_url.json") or "null")
+    except ValueError:
+        direct = None
+    if isinstance(direct, dict):
+        folder = direct.get("dir_info")
+        if isinstance(folder, dict) and folder.get("editable") is True:
+            url = str(direct.get("url", ""))
+            return unquote(urlparse(url).path) if url.startswith("file:") else url
+    rows = [row.split(",", 1)[0] for row in _read(info / "RECORD").splitlines() if row.strip()]
+    if rows and all(row.startswith(info.name + "/") for row in rows):
+        return ""  # a dev build made before the mark: no files of its own, only links
+    return None
+
+
+def sites(folder: Path, resource: Resource) -> list[Path]:
+    """Where a resource's build dir holds distributions (a layer: under python/)."""
+    if resource.kind != "layer":
+        return [folder]
+    base = folder / "python"
+    return [base, *sorted(base.glob("lib/python*/site-packages"))]
+
+
+def pins(resource: Resource) -> list[requirements.Line]:
+    """The `==` lines of a resource's requirements that apply to its runtime and architecture."""
+    if resource.code_dir is None or resource.runtime is None:
+        return []
+    path = resource.code_dir / "requirements.txt"
+    if not path.is_file():
+        return []
+    try:
+        target = target_for(resource.runtime, resource.architecture)
+        parsed = requirements.parse(path)
+    except UsageError:
+        return []  # not a Python runtime, or a file the source checks report as invalid
+    env = requirements.target_environment(target.python_version, target.machine)
+    return [
+        line
+        for line in parsed.lines
+        if line.requirement is not None
+        and line.path is None
+        and _pinned(line.requirement)
+        and requirements.applies(line.requirement.marker, env, frozenset())
+    ]
+
+
+def problems(template: Template, root: Path) -> list[Problem]:
+    """Pinned distributions missing or at another version, linked ones, resources not built."""
+    found: list[Problem] = []
+    for resource in template.resources.values():
+        if resource.code_dir is None or not (resource.runtime or "").startswith("python"):
+            continue
+        if resource.kind == "layer" and resource.build_method is None:
+            continue  # SAM builds a layer only with a BuildMethod; it ships ContentUri as is
+        folder = root / resource.logical_id
+        if not folder.is_dir():
+            found.append(
+                Problem(
+                    "not-built",
+                    f"{resource.logical_id} is not in {root.name}/: check cannot prove what a "
+                    "deploy would ship for it",
+                    "build every function and layer: `SAMLINK_RELEASE=1 sam build` "
+                    "(or --sources-only for the source checks alone)",
+                    None,
+                    None,
+                    resource.logical_id,
+                )
+            )
+            continue
+        found += resource_problems(resource, folder)
+    return found
+
+
+def resource_problems(resource: Resource, folder: Path) -> list[Problem]:
+    """The problems of one resource's build dir against its requirements."""
+    present: dict[str, Installed] = {}
+    for site in sites(folder, resource):
+        present.update(installed(site))
+    rid = resource.logical_id
+    found: list[Problem] = []
+    pinned: dict[str, requirements.Line] = {}
+    for line in pins(resource):
+        assert line.requirement is not None
+        name = canonicalize_name(line.requirement.name)
+        pinned[name] = line
+        dist = present.get(name)
+        if dist is None:
+            found.append(
+                Problem(
+                    "pin-missing",
+                    f"{line.requirement} is pinned but not in the build: a deploy would ship "
+                    "without it",
+                    f"rebuild; {_REBUILD}",
+                    line.file,
+                    line.lineno,
+                    rid,
+                )
+            )
+        elif dist.checkout is None and (gone := _missing_tops(dist.info)):
+            found.append(
+                Problem(
+                    "pin-missing",
+                    f"{line.requirement} is pinned and its dist-info is in the build, but not "
+                    f"{', '.join(gone[:3])}: a deploy would ship without it",
+                    f"rebuild; {_REBUILD}",
+                    line.file,
+                    line.lineno,
+                    rid,
+                )
+            )
+        elif dist.checkout is None and not _matches(line.requirement, dist.version):
+            found.append(
+                Problem(
+                    "pin-mismatch",
+                    f"{dist.name} {dist.version} in the build ({dist.info.name}), but the "
+                    f"requirements pin {line.requirement.specifier}",
+                    f"rebuild; {_REBUILD}",
+                    line.file,
+                    line.lineno,
+                    rid,
+                )
+            )
+    for dist in present.values():
+        if dist.checkout is None:
+            continue
+        pin = pinned[dist.name].requirement if dist.name in pinned else None
+        instead = (
+            f", not the pinned {pin.specifier}"
+            if pin is not None and not _matches(pin, dist.version)
+            else ""
+        )
+        checkout = f"the live checkout {dist.checkout}" if dist.checkout else "a live checkout"
+        found.append(
+            Problem(
+                "linked-dist",
+                f"{dist.name} {dist.version} is installed from {checkout} (a dev or sync "
+                f"build's link){instead}: a deploy would ship this machine's work in progress",
+                f"{_REBUILD} (links are ignored there)",
+                dist.info,
+                None,
+                rid,
+            )
+        )
+    return found
+
+
+def _missing_tops(info: Path) -> list[str]:
+    """The top-level entries the dist-info's RECORD lists that are not beside it."""
+    tops: set[str] = set()
+    for row in _read(info / "RECORD").splitlines():
+        top = row.split(",", 1)[0].split("/", 1)[0]
+        # Console scripts (`bin/`) are dropped on purpose, and `..` leaves the site dir.
+        if top and top not in (info.name, "bin", "..") and not top.startswith("../"):
+            tops.add(top)
+    return sorted(top for top in tops if not os.path.lexists(info.parent / top))
+
+
+def _pinned(requirement: Requirement) -> bool:
+    return any(
+        spec.operator == "===" or (spec.operator == "==" and not spec.version.endswith(".*"))
+        for spec in requirement.specifier
+    )
+
+
+def _matches(requirement: Requirement, version: str) -> bool:
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        # `===` compares strings; anything else cannot match a version that does not parse.
+        return all(s.operator == "===" and s.version == version for s in requirement.specifier)
+    return requirement.specifier.contains(parsed, prereleases=True)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
