@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -119,11 +120,10 @@ def ensure_packages() -> None:
 class Engine:
     """A dockerd of our own in a temp dir; `host` is its DOCKER_HOST."""
 
-    def __init__(self, root: Path, proc: subprocess.Popen[bytes], made_bridge: bool) -> None:
+    def __init__(self, root: Path, proc: subprocess.Popen[bytes], bridge: str) -> None:
         self.root = root
         self.proc = proc
-        # dockerd leaves the default bridge behind; remove it only when it was ours.
-        self.made_bridge = made_bridge
+        self.bridge = bridge  # made for this engine, removed with it
         self.host = f"unix://{root / 'docker.sock'}"
         # The client of the same package as the daemon: a newer one on PATH may want buildx.
         found = Path(shutil.which("dockerd") or "dockerd").with_name("docker")
@@ -136,8 +136,12 @@ class Engine:
             raise Unavailable("a private dockerd needs root")
         ensure_packages()
         # Short: AF_UNIX socket paths (ours and containerd's, under the exec root) max 107 bytes.
-        made_bridge = not Path("/sys/class/net/docker0").exists()
         root = Path(tempfile.mkdtemp(prefix="sl-dockerd-"))
+        try:
+            bridge = _make_bridge(f"slbr{secrets.token_hex(3)}")  # 15 bytes at most
+        except Unavailable:
+            shutil.rmtree(root)
+            raise
         log = (root / "dockerd.log").open("wb")
         cmd = [
             "dockerd",
@@ -151,12 +155,16 @@ class Engine:
             "--ip-masq=false",
             "--ip6tables=false",
         ]  # fmt: skip
+        if bridge != "docker0":
+            # The default bridge network on a device of our own: an engine already running on
+            # this machine keeps its docker0 and its addresses.
+            cmd += ["--bridge", bridge]
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
         log.close()
-        engine = cls(root, proc, made_bridge)
+        engine = cls(root, proc, bridge)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -208,13 +216,53 @@ class Engine:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         # Anything still running out of our exec root (a shim the daemon lost) is ours: end it.
-        for pid in _pids_mentioning(str(self.root)):
+        for pid in pids_mentioning(str(self.root)):
             with _suppressed():
                 os.kill(pid, signal.SIGKILL)
         _unmount_under(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
-        if self.made_bridge and Path("/sys/class/net/docker0").exists() and shutil.which("ip"):
-            subprocess.run(["ip", "link", "delete", "docker0"], capture_output=True, check=False)
+        if Path(f"/sys/class/net/{self.bridge}").exists() and shutil.which("ip"):
+            subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
+
+
+def _make_bridge(name: str) -> str:
+    """A bridge device `name` on a free 172.30.N.0/24; without iproute2, dockerd's own docker0,
+    which must then not exist yet (another engine's)."""
+    if not shutil.which("ip"):
+        if Path("/sys/class/net/docker0").exists():
+            raise Unavailable("docker0 exists (another engine's?) and `ip` is missing (iproute2)")
+        return "docker0"
+    subnet = _free_subnet()
+    for step, cmd in enumerate(
+        (
+            ["ip", "link", "add", "name", name, "type", "bridge"],
+            ["ip", "addr", "add", f"{subnet}.1/24", "dev", name],
+            ["ip", "link", "set", name, "up"],
+        )
+    ):
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            if step:  # ours by then; a name that was taken is not
+                subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
+            raise Unavailable(f"cannot make a bridge: {' '.join(cmd)}: {_tail(result.stderr)}")
+    return name
+
+
+def _free_subnet() -> str:
+    """172.30.N (a /24) that no route on this machine reaches yet."""
+    routes = []
+    for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+        fields = line.split()
+        # Little-endian hex; the default route (mask 0) reaches everything and does not count.
+        dest, mask = int(fields[1], 16), int(fields[7], 16)
+        if mask:
+            routes.append((dest, mask))
+    for third in range(17, 255):
+        candidate = int.from_bytes(bytes([172, 30, third, 0]), "little")
+        if not any((candidate & mask) == dest or (dest & 0x00FFFFFF) == candidate
+                   for dest, mask in routes):  # fmt: skip
+            return f"172.30.{third}"
+    raise Unavailable("no free 172.30.N.0/24 for a bridge")
 
 
 def build_base_image(engine: Engine, *, log: list[str] | None = None) -> str:
@@ -345,7 +393,7 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _pids_mentioning(text: str) -> list[int]:
+def pids_mentioning(text: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():

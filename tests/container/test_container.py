@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import BIN, copy_example, copy_lib, run, sam_build
+
+from .engine import Engine, pids_mentioning
 
 pytestmark = pytest.mark.sam
 
@@ -237,7 +238,20 @@ def test_an_architecture_the_engine_cannot_run_is_named(
     assert "qemu" in found[0]["fix"]
 
 
-def test_engine_is_private(engine: object, tool_env: dict[str, str]) -> None:
-    # The default socket stays untouched: other tools on the machine never see this engine.
-    assert "DOCKER_HOST" not in tool_env or "sl-dockerd-" not in tool_env["DOCKER_HOST"]
-    assert shutil.which("dockerd")
+def test_a_private_engine_leaves_nothing_behind(engine: Engine) -> None:
+    # A second engine beside the session's: its own socket, dirs and bridge, so neither sees
+    # the other; stopped, nothing of it is left (process, mount, folder, bridge).
+    second = Engine.start()
+    try:
+        assert second.host != engine.host
+        assert second.bridge != engine.bridge
+        assert second.run(["info", "--format", "{{.DockerRootDir}}"]).stdout.strip() == str(
+            second.root / "data"
+        )
+    finally:
+        second.stop()
+    assert not second.root.exists()
+    assert pids_mentioning(str(second.root)) == []
+    assert str(second.root) not in Path("/proc/self/mountinfo").read_text()
+    assert not Path(f"/sys/class/net/{second.bridge}").exists()
+    assert engine.answers()
