@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import BIN, ROOT, run
+from conftest import BIN, ROOT, copy_lib, run
 from samlink.build import makefile, ship
 
 pytestmark = pytest.mark.sam
@@ -353,3 +353,24 @@ def test_a_store_entry_made_before_links_no_console_scripts_into_builds(
     store.materialize(entry, build)
     assert (build / "toolpkg" / "__init__.py").is_file()
     assert not (build / "bin").exists()
+
+
+def test_a_flat_namespace_package_copied_into_a_build_follows_the_rule(
+    project: Path, tool_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A flat-layout namespace package is copied as real files even in a dev build (a link to
+    its folder would expose the checkout root), so its links face the rule there too."""
+    checkout = copy_lib("ns_flat", tmp_path / "checkouts")
+    package = checkout / "acme" / "nsflat"
+    (package / "passwd").symlink_to("/etc/passwd")
+    env = env_in(project, tool_env)
+    run([SAMLINK, "link", checkout, "--function", "Fn", "-t", "sam/template.yaml"], project, env)
+    code, output = sam(project, env)
+    assert code != 0
+    assert len(error_lines(output)) == 1, output
+    assert f"{package / 'passwd'} links to /etc/passwd, outside {checkout / 'acme'}" in output
+    (package / "passwd").unlink()
+    code, output = sam(project, env)
+    assert code == 0, output
+    built = project / ".aws-sam" / "build" / "Fn" / "acme" / "nsflat" / "__init__.py"
+    assert built.is_file() and not built.is_symlink()

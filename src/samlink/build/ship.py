@@ -218,6 +218,11 @@ def _visit(
     # Sockets, pipes and devices never ship.
 
 
+def judge(link: Path, boundary: Path) -> Refusal | None:
+    """The rule for one link met under `boundary`: None when it may be followed."""
+    return _judge(str(link), os.path.realpath(boundary))
+
+
 def _judge(link: str, bound: str) -> Refusal | None:
     target = os.readlink(link)
     try:

@@ -245,6 +245,8 @@ def _copy_namespace(source: str, path_root: str, dest: str) -> int:
             if name.endswith(_SKIP_SUFFIXES):
                 continue
             file = os.path.join(folder, name)
+            if os.path.islink(file):  # the rule of what may ship decides (a copy would follow it)
+                _judge(file, source)
             target = os.path.join(dest, os.path.relpath(file, path_root))
             os.makedirs(os.path.dirname(target), exist_ok=True)
             if os.path.lexists(target):
@@ -252,6 +254,17 @@ def _copy_namespace(source: str, path_root: str, dest: str) -> int:
             shutil.copy2(file, target)
             count += 1
     return count
+
+
+def _judge(link: str, boundary: str) -> None:
+    """Raise the build's one-line error when samlink.build.ship's rule refuses `link`."""
+    from pathlib import Path
+
+    from samlink.build.ship import judge  # only when there is a link: it costs start-up time
+
+    refusal = judge(Path(link), Path(boundary))
+    if refusal is not None:
+        raise refusal.error()
 
 
 def copied_label(name: str, count: int, source: str) -> str:
