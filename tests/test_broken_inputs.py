@@ -456,3 +456,32 @@ def test_no_command_crashes_on_broken_input(
     assert not problems, "\n\n".join(
         f"samlink {name} [{case.name}]:\n  " + "\n  ".join(p) for name, p in problems.items()
     )
+
+
+@pytest.mark.skipif(NO_UNSHARE is not None, reason=NO_UNSHARE or "")
+def test_an_os_error_no_command_names_is_one_line_and_keeps_the_traceback(
+    pristine: Path, tool_env: dict[str, str], tmp_path: Path
+) -> None:
+    # `cache verify --fix` removing a damaged entry of a read-only store: no command maps that
+    # one, so main()'s last resort must, without hiding the details.
+    s = fresh(pristine, tmp_path, tool_env)
+    store = s.scratch / "store"
+    run(
+        [SAMLINK, "build", "HelloWorldFunction"],
+        s.project,
+        {**s.env, "SAMLINK_CACHE_DIR": str(store)},
+    )
+    (manifest,) = store.glob("*/entries/*/manifest.json")
+    manifest.write_text("{")
+    s.env["SAMLINK_CACHE_DIR"] = str(store)
+    s.readonly(store)
+    result = invoke_command(["cache", "verify", "--fix"], s)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert ONE_LINE.match(line) and "Read-only file system" in line, line
+    log = Path(line.rsplit("details in ", 1)[1].rstrip(")"))
+    try:
+        assert "Traceback" in log.read_text() and "OSError" in log.read_text()
+    finally:
+        log.unlink()
+    assert manifest.read_text() == "{"
