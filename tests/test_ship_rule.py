@@ -374,3 +374,39 @@ def test_a_flat_namespace_package_copied_into_a_build_follows_the_rule(
     assert code == 0, output
     built = project / ".aws-sam" / "build" / "Fn" / "acme" / "nsflat" / "__init__.py"
     assert built.is_file() and not built.is_symlink()
+
+
+def test_a_vendored_local_project_follows_the_rule(
+    project: Path, tool_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A release with --allow-local builds a wheel of the checkout: the wheel backend would
+    follow the package's links (hatchling takes every file of a package), so the rule first."""
+    checkout = tmp_path / "vendored"
+    package = checkout / "vendlib"
+    package.mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        '[project]\nname = "vendlib"\nversion = "1.0"\n'
+        '[tool.hatch.build.targets.wheel]\npackages = ["vendlib"]\n'
+    )
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    (package / "passwd").symlink_to("/etc/passwd")
+    requirements = project / "sam" / "fn" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "../../../vendored\n")
+    env = env_in(project, tool_env, SAMLINK_RELEASE="1", SAMLINK_ALLOW_LOCAL="1")
+    code, output = sam(project, env)
+    assert code != 0
+    assert len(error_lines(output)) == 1, output
+    assert f"{package / 'passwd'} links to /etc/passwd, outside {package}" in output
+    assert not (project / ".aws-sam" / "build" / "Fn" / "vendlib" / "passwd").exists()
+    status, report = check(project, env, "--allow-local", "--sources-only")
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    assert ("link-outside-project", str(package / "passwd")) in {
+        (f["code"], f["file"]) for f in findings
+    }
+    assert status == 1
+    (package / "passwd").unlink()
+    code, output = sam(project, env)
+    assert code == 0, output
+    assert (project / ".aws-sam" / "build" / "Fn" / "vendlib" / "__init__.py").is_file()

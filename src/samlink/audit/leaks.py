@@ -10,6 +10,7 @@ finding with the same code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -19,7 +20,8 @@ from pathlib import Path
 from samlink.build import ship
 from samlink.build.assemble import code_entries
 from samlink.errors import UsageError
-from samlink.model import links
+from samlink.model import links, requirements
+from samlink.model.project import ProjectInfo
 from samlink.model.template import Template
 
 # Interpreters a Lambda runtime has (or that resolve there): a shebang naming one is portable.
@@ -55,26 +57,32 @@ def source_leaks(template: Template, cwd: Path) -> list[Leak]:
         for entry in code_entries(code_dir):
             for refusal in ship.refusals(entry, root, ship.release_skip):
                 found.append(_refused(refusal, resource.logical_id, "the function's code"))
-    try:
-        registered = links.load(template.path.parent)
-    except UsageError:
-        return found  # an unreadable registry is `samlink status`'s finding
-    for link in registered:
-        if not link.path.is_dir():
-            continue
-        try:
-            info = links.inspect_cached(template.path.parent, link.path)
-        except UsageError:
-            continue
-        for package in info.imports:
-            # What a dev build links (a src layout's namespace: its source root) and a sync
-            # build turns into files.
-            exposed = package.kind == "namespace" and package.path_root != info.root
-            top = package.path_root if exposed else package.source
-            boundary = root if _inside(os.path.realpath(top), str(root)) else top
+    for info in _local_projects(template):
+        for top, boundary in ship.package_tops(info, root):
             for refusal in ship.refusals(top, boundary):
-                found.append(_refused(refusal, None, f"linked {info.name}"))
+                found.append(_refused(refusal, None, f"local project {info.name}"))
     return found
+
+
+def _local_projects(template: Template) -> list[ProjectInfo]:
+    """The checkouts a build may hand on: linked ones, and those requirements lines name."""
+    folder = template.path.parent
+    roots: list[Path] = []
+    with contextlib.suppress(UsageError):  # an unreadable registry: `samlink status` says so
+        roots += [link.path for link in links.load(folder)]
+    for resource in template.managed():
+        path = resource.code_dir / "requirements.txt" if resource.code_dir else None
+        if path is not None and path.is_file():
+            with contextlib.suppress(UsageError):  # `requirements-invalid` says so
+                roots += [line.path for line in requirements.parse(path).local_lines if line.path]
+    found: dict[Path, ProjectInfo] = {}
+    for checkout in roots:
+        if checkout.is_dir() and checkout.resolve() not in found:
+            try:
+                found[checkout.resolve()] = links.inspect_cached(folder, checkout)
+            except UsageError:
+                continue  # not a project (any more): status and the build say so
+    return list(found.values())
 
 
 def _refused(refusal: ship.Refusal, resource: str | None, where: str) -> Leak:

@@ -125,10 +125,14 @@ def build(
     reqs = _read_requirements(resource.code_dir)
     linked = [] if options.release else linked_projects(resource, project_dir, reqs, target)
     for clash in links.import_clashes([project.info for project in linked]):
+        origins = {canonicalize_name(p.info.name): p.origin for p in linked}
+        both = [canonicalize_name(name) for name in (clash.first, clash.second)]
+        registered = [name for name in both if origins[name] == "link"]
         raise UsageError(
             f"{resource.logical_id}: {clash.describe()}: one would silently hide the other",
-            f"`samlink unlink {canonicalize_name(clash.second)}` (or link each to other "
-            "functions with --function)",
+            f"`samlink unlink {registered[-1]}` (or link each to other functions with --function)"
+            if registered
+            else f"keep one of the lines {origins[both[0]]} and {origins[both[1]]}",
         )
     # Release with --allow-local: local lines are installed as real files, from wheels built
     # from copies; their dependencies go through the store like anyone else's.
@@ -144,11 +148,14 @@ def build(
         report.materialized += tree.apply(str(dest), ops)
         steps += ops
         report.linked.append(project)
-    for project in vendored:
-        tree.apply(str(dest), _removal_ops(dest, project.info.name))
-        report.files += vendor(project.info.root, target, dest)
     sam_cwd = os.environ.get(ship.SAM_CWD_ENV) or os.environ.get("PWD")
     report.root = ship.project_root(template or project_dir / "template.yaml", sam_cwd)
+    for project in vendored:
+        # A wheel backend would follow the checkout's links into the release: the rule first.
+        for top, boundary in ship.package_tops(project.info, report.root):
+            ship.files_to_ship(top, boundary)
+        tree.apply(str(dest), _removal_ops(dest, project.info.name))
+        report.files += vendor(project.info.root, target, dest)
     code_ops = _code_ops(resource.code_dir, release=options.release, root=report.root)
     tree.apply(str(dest), code_ops)
     steps += code_ops

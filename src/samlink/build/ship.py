@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from samlink.errors import BuildError
+from samlink.model.project import ProjectInfo
 from samlink.model.root import git_work_tree, project_roots
 
 SYNC_ENV = "SAMLINK_SYNC"
@@ -243,6 +244,19 @@ def _judge(link: str, bound: str) -> Refusal | None:
 
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def package_tops(info: ProjectInfo, project: Path) -> list[tuple[Path, Path]]:
+    """What of a local project a build hands on, each with its boundary: the import packages
+    (a src layout's namespace: its source root), within the package itself unless it lies in
+    the `project` root."""
+    tops = []
+    for package in info.imports:
+        exposed = package.kind == "namespace" and package.path_root != info.root
+        top = package.path_root if exposed else package.source
+        inside = _inside(os.path.realpath(top), os.path.realpath(project))
+        tops.append((top, project if inside else top))
+    return tops
 
 
 def is_installer_script(rel: str) -> bool:
