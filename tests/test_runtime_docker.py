@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -265,3 +266,28 @@ def test_what_sam_says_without_a_result(tmp_path: Path, capfd: pytest.CaptureFix
     assert run_sam_local_invoke([str(fake), "silent"]) == 1
     out, _err = capfd.readouterr()
     assert json.loads(out.splitlines()[-1])["errorType"] == "Runtime.ExitError"
+
+
+def test_container_options_bad_input_is_refused_before_anything_runs(
+    tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: fn/, Handler: app.handler, Runtime: python3.11}\n"
+    )
+    samlink = str(Path(sys.executable).parent / "samlink")
+    cases = {
+        "apply to sam local invoke only": ["--no-docker", "--skip-pull-image"],
+        "--config-file nope.toml not found": ["--config-file", "nope.toml"],
+        "--container-env-vars file dbg.json not found": ["--container-env-vars", "dbg.json"],
+    }
+    for words, args in cases.items():
+        done = subprocess.run(
+            [samlink, "invoke", "F", *args], cwd=tmp_path, env=tool_env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert words in done.stderr and "hint:" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["template.yaml"]  # nothing built

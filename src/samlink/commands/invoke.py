@@ -49,6 +49,8 @@ def run(
     overrides = parse_parameter_overrides(parameter_overrides)
     if env_vars is not None and not env_vars.is_file():
         raise UsageError(f"--env-vars file {env_vars} not found", "pass a JSON file")
+    # Checked before any build or engine probe: bad input is refused with nothing done.
+    container = _with_project_config(container, template.path.parent)
 
     from samlink import runtime
 
@@ -78,7 +80,7 @@ def run(
             event=event,
             env_vars=env_vars,
             parameter_overrides=parameter_overrides,
-            options=_with_project_config(container, template.path.parent),
+            options=container,
         )
         with rebuild.reading(root):
             return runtime.run_sam_local_invoke(
