@@ -75,9 +75,23 @@ def test_link_refuses_build_fails_status_says_so(tmp_path: Path, tool_env: dict[
     assert direct.returncode == 2
     assert direct.stderr.strip().splitlines() == [direct.stderr.strip()]
     assert "HelloWorldFunction: sam-sync-test-upstream and upstream-fork" in direct.stderr
+    assert "(hint: `samlink unlink upstream-fork`" in direct.stderr
 
     run([SAMLINK, "unlink", "upstream-fork"], project, tool_env)
     sam_build(project, tool_env)
+
+    # Seed-style local lines clash the same way; the hint names the lines.
+    run([SAMLINK, "unlink", "--all"], project, tool_env)
+    requirements = project / "hello_world" / "requirements.txt"
+    requirements.write_text(f"-e ../sam-sync-test-upstream\n-e {other}\n")
+    lines = run(
+        [SAMLINK, "build", "HelloWorldFunction"],
+        project,
+        {**tool_env, "ARTIFACTS_DIR": str(tmp_path / "artifacts-lines")},
+        check=False,
+    )
+    assert lines.returncode == 2, lines.stderr
+    assert "keep one of the lines requirements.txt:1 and requirements.txt:2" in lines.stderr
 
 
 def test_namespace_packages_clash_only_where_both_provide_the_same_name(tmp_path: Path) -> None:
