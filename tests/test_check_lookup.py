@@ -282,3 +282,32 @@ def test_pins_follow_markers_and_operators_and_tell_links_from_vendored_copies(
     (site / "six.py").unlink()
     codes = sorted(p.code for p in pins.problems(template, root))
     assert codes == ["linked-dist", "pin-missing"]
+
+
+def test_one_lookup_for_every_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """find_build_dir is SAM's rule; the keeper behind `samlink watch` and the runtime use it."""
+    from samlink.build.location import built_template, find_build_dir
+    from samlink.errors import UsageError
+    from samlink.live.keeper import Keeper
+    from samlink.live.sync import Console
+    from samlink.runtime.docker import built_template as docker_template
+
+    project = tmp_path / "repo"
+    (project / "sam").mkdir(parents=True)
+    template = project / "sam" / "template.yaml"
+    template.write_text("Resources: {}\n")
+    monkeypatch.chdir(project)
+    assert find_build_dir() == project / ".aws-sam" / "build"
+    (project / "out").mkdir()
+    assert find_build_dir(Path("out")) == project / "out"  # relative to here, as SAM's option
+    with pytest.raises(UsageError, match="build dir nope does not exist"):
+        find_build_dir(Path("nope"))
+    (project / "file").write_text("")
+    with pytest.raises(UsageError, match="build dir file is not a directory"):
+        find_build_dir(Path("file"))
+    keeper = Keeper(template, None, (), console=Console())
+    assert keeper.build_root == (project / ".aws-sam" / "build").resolve()
+    built = built_template(project / ".aws-sam" / "build")
+    built.parent.mkdir(parents=True)
+    built.write_text("Resources: {}\n")
+    assert docker_template(template) == built
