@@ -272,6 +272,9 @@ def test_pins_follow_markers_and_operators_and_tell_links_from_vendored_copies(
     dist_info(site, "vendored", "0.1", "samlink", ["vendored/__init__.py"])
     (site / "vendored").mkdir()
     (site / "vendored" / "__init__.py").write_text("")
+    # A vendored meta-package (a wheel with no files of its own): real, not a link.
+    meta = dist_info(site, "meta", "1.0", "samlink", ["meta-1.0.dist-info/WHEEL"])
+    (meta / "WHEEL").write_text("Wheel-Version: 1.0\n")
     # A link of a build made before the direct_url.json mark: only its own metadata in RECORD.
     dist_info(site, "old-link", "3.0", "samlink", ["old_link-3.0.dist-info/METADATA"])
 

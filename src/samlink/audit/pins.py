@@ -83,8 +83,10 @@ def linked_checkout(info: Path) -> str | None:
             url = str(direct.get("url", ""))
             return unquote(urlparse(url).path) if url.startswith("file:") else url
     rows = [row.split(",", 1)[0] for row in _read(info / "RECORD").splitlines() if row.strip()]
+    # A dev build made before the mark: no files of its own (only links) and no WHEEL, which
+    # every unpacked wheel has, a vendored one without files of its own (a meta-package) too.
     if rows and all(row.startswith(info.name + "/") for row in rows):
-        return ""  # a dev build made before the mark: no files of its own, only links
+        return None if (info / "WHEEL").exists() else ""
     return None
 
 
