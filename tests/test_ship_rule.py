@@ -410,3 +410,32 @@ def test_a_vendored_local_project_follows_the_rule(
     code, output = sam(project, env)
     assert code == 0, output
     assert (project / ".aws-sam" / "build" / "Fn" / "vendlib" / "__init__.py").is_file()
+
+
+def test_a_plan_made_with_a_root_widened_by_sams_directory_replays_only_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm replay keeps the root of the full build: only while `sam build` runs where it
+    ran then, when that directory widened the root (elsewhere, the full build finds it anew)."""
+    from samlink import __version__
+    from samlink.build import plan
+
+    template = tmp_path / "project" / "sam" / "template.yaml"
+    monkeypatch.setenv("SAMLINK_SAM_CWD", str(tmp_path / "project"))
+    made = {
+        "format": plan.PLAN_FORMAT,
+        "samlink": __version__,
+        "prefix": sys.prefix,
+        "template": str(template),
+        "id": "Fn",
+        "env": plan.env_digest(os.environ, []),
+        "env_extra": [],
+        "stamp": [],
+        "expires": None,
+        "cwd_root": os.path.realpath(tmp_path / "project"),
+    }
+    plan.check(made, str(template), "Fn")
+    monkeypatch.setenv("SAMLINK_SAM_CWD", str(tmp_path / "project" / "sam"))
+    with pytest.raises(plan.Miss, match="another directory"):
+        plan.check(made, str(template), "Fn")
+    plan.check({**made, "cwd_root": None}, str(template), "Fn")
