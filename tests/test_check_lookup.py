@@ -116,6 +116,8 @@ def test_commands_find_the_build_sam_made_from_the_parent_folder(
     found_status = status(nested, tool_env, "-t", "sam/template.yaml")
     (fn,) = [r for r in found_status["resources"] if r["id"] == "HelloWorldFunction"]  # type: ignore[attr-defined]
     assert fn["built"] is False
+    human = run([SAMLINK, "status", "-t", "sam/template.yaml"], nested, tool_env).stdout
+    assert beside in " ".join(human.split())  # and says where the build is
     warned = [c for c in build_checks(nested, tool_env, "-t", "sam/template.yaml")]
     assert any(c["status"] == "warn" and beside in str(c["fix"]) for c in warned)
 

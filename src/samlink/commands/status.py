@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from samlink.build.location import find_build_dir
+from samlink.build.location import beside, find_build_dir, shown
 from samlink.build.state import collect
 
 
@@ -49,6 +49,14 @@ def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) ->
             state = "; ".join(parts)
         table.add_row(item["id"], item["kind"], item["runtime"] or "-", state)
     console.print(table)
+    root = Path(report["build_dir"])
+    other = beside(root, template_path) if not root.is_dir() else None
+    if other is not None:
+        # `sam build` ran in the template's folder: not where SAM (or samlink) looks from here.
+        console.print(
+            f"no build dir at {shown(root)}; there is one at {shown(other)}: "
+            f"pass --build-dir {shown(other)}, or run samlink where you ran `sam build`"
+        )
     if any(item.get("built") and not item.get("release") for item in report["resources"]):
         console.print(
             "dev builds hold links: `sam local invoke` mounts them (samlink init turned on "
