@@ -68,6 +68,32 @@ def invoke(spec: InvokeSpec, event: bytes, *, isolation: str = "auto") -> Invoke
     An event over Lambda's synchronous limit raises report.RequestTooLarge before anything runs.
     """
     report.check_request(event)
+    ready = prepare(spec, isolation)
+    request_id = str(uuid.uuid4())
+    invocation = Invocation(
+        request_id=request_id,
+        event=event,
+        function_arn=f"arn:aws:lambda:{spec.region}:{ACCOUNT_ID}:function:{spec.function_name}",
+        timeout=spec.timeout,
+        trace_id=trace_id(),
+    )
+    with RuntimeAPI(invocation) as api:
+        plan, env = plan_sandbox(spec, ready, api.address)
+        return _run(spec, ready.interpreter, plan, env, api)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a sandbox for one function needs, checked once: how it is isolated, which
+    interpreter runs it, where its runtime client is installed."""
+
+    mode: str  # "auto" | "namespace" | "host"
+    interpreter: Interpreter
+    runtime_dir: Path
+
+
+def prepare(spec: InvokeSpec, isolation: str = "auto") -> Prepared:
+    """Check that `spec` can run here and find what runs it; warnings go to sys.stderr."""
     mode = _isolation(isolation)
     version = runtime_version(spec.runtime)
     _check_built(spec)
@@ -87,17 +113,7 @@ def invoke(spec: InvokeSpec, event: bytes, *, isolation: str = "auto") -> Invoke
             f"paths with Lambda's import rules: task root {spec.code_dir}\n"
         )
         mode = "host"
-    request_id = str(uuid.uuid4())
-    invocation = Invocation(
-        request_id=request_id,
-        event=event,
-        function_arn=f"arn:aws:lambda:{spec.region}:{ACCOUNT_ID}:function:{spec.function_name}",
-        timeout=spec.timeout,
-        trace_id=_trace_id(),
-    )
-    with RuntimeAPI(invocation) as api:
-        plan, env = _plan(spec, mode, interpreter, runtime_dir, api.address)
-        return _run(spec, interpreter, plan, env, api)
+    return Prepared(mode, interpreter, runtime_dir)
 
 
 def host_architecture() -> str:
@@ -162,16 +178,19 @@ def _check_built(spec: InvokeSpec) -> None:
             )
 
 
-def _trace_id() -> str:
+def trace_id() -> str:
+    """A fresh X-Ray trace header, as Lambda hands the runtime."""
     return (
         f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};"
         f"Parent={secrets.token_hex(8)};Sampled=0"
     )
 
 
-def _plan(
-    spec: InvokeSpec, mode: str, interpreter: Interpreter, runtime_dir: Path, api_address: str
+def plan_sandbox(
+    spec: InvokeSpec, ready: Prepared, api_address: str
 ) -> tuple[dict[str, object], dict[str, str]]:
+    """The bootstrap's plan (one JSON line on its stdin) and the environment it starts with."""
+    mode, interpreter, runtime_dir = ready.mode, ready.interpreter, ready.runtime_dir
     code_dir = Path(os.path.realpath(spec.code_dir))
     host_opt = [
         d
@@ -296,7 +315,7 @@ def _run(
         pass
     try:
         outcome, timed_out = _wait(spec, proc, api, started)
-        memory = _peak_memory_mb(proc.pid)
+        memory = peak_memory_mb(proc.pid)
     finally:
         _stop(proc)
         pump.join(timeout=5)
@@ -371,7 +390,8 @@ def _finish(
     return InvokeResult(code, payload)
 
 
-def _peak_memory_mb(pid: int) -> int:
+def peak_memory_mb(pid: int) -> int:
+    """Max Memory Used of a sandbox whose bootstrap is `pid`, in MB."""
     # The function runs below the bootstrap's supervisor: the largest process of the tree.
     peak = 0
     for each in [pid, *reaper.descendants(pid)]:
