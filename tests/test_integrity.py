@@ -394,3 +394,23 @@ def test_the_full_build_notices_size_mode_and_mtime(tmp_path: Path) -> None:
     third, _ = store.provide(spec, target, uv, tmp_path / "c")
     assert third.build_id != again.build_id
     assert (tmp_path / "c" / "six.py").stat().st_mode & 0o777 == 0o444
+
+
+def test_an_entry_of_an_older_samlink_is_listed_verified_and_reinstalled_once(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "store")
+    uv = resolve_installer("uv")
+    spec = InstallSpec(("six==1.17.0",), index=PYPI)
+    old = store.get_or_build(spec, TARGET, uv)
+    # What an older samlink wrote: no mtimes, nothing to guard the files with.
+    manifest = json.loads(old.manifest.read_text())
+    del manifest["sealed_ns"]
+    manifest["files"] = [row[:5] if row[0] == "f" else row for row in manifest["files"]]
+    old.manifest.write_text(json.dumps(manifest))
+
+    [listed] = store.entries()
+    assert listed.sealed_ns == -1 and store.verify(listed) == []
+    new = store.get_or_build(spec, TARGET, uv)
+    assert new.build_id != old.build_id and new.sealed_ns > 0
+    assert store.get_or_build(spec, TARGET, uv).build_id == new.build_id

@@ -167,7 +167,7 @@ class Store:
         key = self.key(spec, target, installer)
         if not refresh:
             entry = self._lookup(key)
-            if entry is not None and not _expired(entry, spec):
+            if entry is not None and _reusable(entry, spec):
                 self._touch(entry)
                 return entry
         waited_from = time.time()
@@ -177,9 +177,7 @@ class Store:
             entry = self._lookup(key)
             if entry is not None:
                 # Another process may have built (or refreshed) it while we waited.
-                fresh_enough = (
-                    entry.created >= waited_from if refresh else not _expired(entry, spec)
-                )
+                fresh_enough = entry.created >= waited_from if refresh else _reusable(entry, spec)
                 if fresh_enough:
                     self._touch(entry)
                     return entry
@@ -245,7 +243,7 @@ class Store:
             with contextlib.suppress(FileNotFoundError):  # _link/_copy report a missing file
                 st = lstat(src)
                 seen = (st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns)
-                if seen != (row[2], row[3], row[5]):
+                if seen != (row[2], row[3], row[5] if len(row) > 5 else st.st_mtime_ns):
                     changed.append(rel)
             if copying:
                 _copy(src, dst, entry.key, rel)
@@ -346,7 +344,7 @@ class Store:
                     problems.append(f"{rel}: size {st.st_size}, expected {size}")
                 elif _sha256(path) != digest:
                     problems.append(f"{rel}: content changed (sha256 differs)")
-                elif st.st_mtime_ns != row[5]:
+                elif len(row) > 5 and st.st_mtime_ns != row[5]:
                     # Builds treat it as changed (they compare mtimes, not contents).
                     problems.append(f"{rel}: written in place (mtime changed)")
                 if stat.S_IMODE(st.st_mode) != mode:
@@ -367,8 +365,9 @@ class Store:
         try:
             data = _read_manifest(manifest)
             rows: list[Row] = data["files"]
-            # An entry without mtimes (an older samlink's) cannot be guarded: rebuilt once.
-            sealed_ns = int(data["sealed_ns"])
+            # An entry without mtimes (an older samlink's) cannot be guarded: builds reinstall it
+            # once (_reusable); listing and verifying it still work.
+            sealed_ns = int(data.get("sealed_ns", -1))
             entry = Entry(
                 key=key,
                 path=entry_dir / "tree",
@@ -602,6 +601,10 @@ def ttl_hours() -> float:
         raise UsageError(
             f"SAMLINK_STORE_TTL_HOURS={raw!r} is not a number", "use hours, e.g. 24 or 0.5"
         ) from None
+
+
+def _reusable(entry: Entry, spec: InstallSpec) -> bool:
+    return entry.sealed_ns >= 0 and not _expired(entry, spec)
 
 
 def _expired(entry: Entry, spec: InstallSpec) -> bool:
