@@ -284,6 +284,63 @@ def invoke(
     )
 
 
+@cli.command("start-lambda")
+@template_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", "-p", type=int, default=3001, show_default=True, help="Port to serve.")
+@click.option("--env-vars", type=click.Path(path_type=Path), help="Environment overrides (JSON).")
+@click.option("--parameter-overrides", multiple=True, help="Key=Value template parameters.")
+@click.option("--no-build", is_flag=True, help="Do not rebuild stale functions first.")
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Warm environments per function (ReservedConcurrentExecutions caps it).",
+)
+@click.option(
+    "--debug-port",
+    "-d",
+    type=click.IntRange(min=1, max=65535),
+    help="Run functions under debugpy listening here (waits for the client).",
+)
+@build_dir_option
+@click.pass_context
+def start_lambda(
+    ctx: click.Context,
+    template: Path,
+    host: str,
+    port: int,
+    env_vars: Path | None,
+    parameter_overrides: tuple[str, ...],
+    no_build: bool,
+    max_concurrency: int,
+    debug_port: int | None,
+    build_dir: Path | None,
+) -> None:
+    """The Lambda Invoke API (boto3 endpoint_url) over warm, live environments."""
+    from click.core import ParameterSource
+
+    from samlink.commands import start_lambda as command
+
+    typed = ParameterSource.COMMANDLINE
+    given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) is typed)
+    sys.exit(
+        command.run(
+            template,
+            host=host,
+            port=port,
+            env_vars=env_vars,
+            parameter_overrides=parameter_overrides,
+            no_build=no_build,
+            max_concurrency=max_concurrency,
+            debug_port=debug_port,
+            build_dir=build_dir,
+            given=given,
+        )
+    )
+
+
 @cli.command()
 @template_option
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
