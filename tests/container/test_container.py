@@ -40,8 +40,11 @@ def payload(stdout: str) -> object:
 
 
 @pytest.fixture(scope="module")
-def hello(tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]) -> Path:
-    """The seed's project on python3.11 (the stand-in image's), initialised, linked and built."""
+def hello(
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]
+) -> Path:
+    """The seed's project on python3.11 (the stand-in image's), initialised, linked and built
+    (after the engine: where it cannot run, nothing is built for nothing)."""
     project = copy_example(tmp_path_factory.mktemp("container") / "hello world", tool_env)
     template = project / "template.yaml"
     template.write_text(template.read_text().replace("python3.12", "python3.11"))
@@ -159,7 +162,10 @@ def namespaced(event, context):
 
 @pytest.fixture(scope="module")
 def errors(
-    tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str], wheelhouse: Path
+    engine: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
+    tool_env: dict[str, str],
+    wheelhouse: Path,
 ) -> Path:
     """Functions that raise, cannot load, time out, import a linked namespace package
     (the .pth route), and one for arm64; initialised, ns_src linked, built."""
