@@ -55,9 +55,9 @@ class RuntimeServer:
         app.router.add_post(f"{PREFIX}/invocation/{{request_id}}/error", self._error)
         app.router.add_post(f"{PREFIX}/init/error", self._init_error)
         app.router.add_post(SANDBOX_ERROR, self._sandbox_error)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.1)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self._runner = runner
         host, port = runner.addresses[0][:2]
