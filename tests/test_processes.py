@@ -296,3 +296,50 @@ def test_stale_markers_are_made_afresh(tmp_path: Path) -> None:
     assert sorted(p.name for p in stale.iterdir()) == [".gitignore", "Fn"]
     sync.remove_markers(folders)
     assert not stale.exists()
+
+
+ORPHAN = """
+import os, subprocess, sys
+# SAM as samlink sync started it before it had a supervisor and a lock; then its samlink dies.
+sam = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, start_new_session=True)
+sam.stdin.write(b"y\\n")
+sam.stdin.close()
+os._exit(0)
+"""
+
+
+@pytest.mark.sam
+def test_a_sync_ends_the_sam_an_older_samlink_left_without_a_lock(
+    sync_project: Path, aws: dict[str, str]
+) -> None:
+    template = load_template(sync_project / "template.yaml")
+    stack = Stack(aws, f"samlink-{uuid.uuid4().hex[:8]}")
+    bucket = f"samlink-sync-{uuid.uuid4().hex[:8]}"
+    stack.s3.create_bucket(Bucket=bucket)
+    old_token = uuid.uuid4().hex
+    env = {**aws, sync.SYNC_ENV: "1", "SAMLINK_TEST_TOKEN": old_token}
+    command = sync.sam_command(
+        str(BIN / "sam"),
+        template.path,
+        ["--s3-bucket", bucket],
+        stack_name=stack.name,
+        dependency_layer=False,
+        excludes=[],
+    )
+    subprocess.run([sys.executable, "-c", ORPHAN, *command], env=env, check=True, timeout=60)
+    live: Live | None = None
+    try:
+        wait_until(lambda: running(old_token, b"/sam"), 60, "the orphaned SAM")
+        live = start_sync(sync_project, aws)
+        live.wait_for(r"ending sam sync \(pid \d+\) left running by an earlier", timeout=120)
+        wait_until(lambda: not processes_with(old_token), 30, "the orphaned SAM to end")
+        live.wait_for(r"running sam sync", timeout=60)
+        live.interrupt()
+        assert live.proc.wait(timeout=120) == 130
+    finally:
+        for pid in processes_with(old_token):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if live is not None:
+            live.kill()

@@ -521,6 +521,7 @@ def run(
     session = Session(template, command, console=console or Console())
     with _stop_signals(), SyncLock.acquire(template.path.parent, session.console) as lock:
         session.lock = lock
+        end_unlocked_syncs(template.path, session.console)
         try:
             return session.run()
         except KeyboardInterrupt:
@@ -570,6 +571,55 @@ class SyncLock:
         text = json.dumps(data).encode()
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, text, 0)
+
+
+def end_unlocked_syncs(template_path: Path, console: Console) -> list[int]:
+    """End the `sam sync --watch` of this template that a samlink sync without the lock (an
+    older samlink, killed) left running; returns their pids. Linux only (/proc)."""
+    wanted = [b"sync", b"--watch", b"--template-file", os.fsencode(template_path)]
+    found = []
+    for pid, parent, group in reaper.process_table():
+        if pid == os.getpid():
+            continue
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        # Only SAM started by samlink sync: a plain `sam sync` of the user's is not ours to end.
+        if f"{SYNC_ENV}=1".encode() not in environ or not _holds(argv, wanted):
+            continue
+        if b"samlink" in _command_line(parent):
+            raise UsageError(
+                f"samlink sync is already running for this project (pid {parent})",
+                f"stop it first (Ctrl-C in its terminal, or kill {parent}): two syncs would "
+                "race on one stack",
+            )
+        found.append((pid, group))
+    for pid, group in found:
+        console.say(f"ending sam sync (pid {pid}) left running by an earlier samlink sync")
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(OSError):
+                os.killpg(group, signum)
+                os.killpg(group, signal.SIGCONT)
+            deadline = time.monotonic() + 5
+            while _alive(pid, None) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not _alive(pid, None):
+                break
+    return [pid for pid, _group in found]
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _holds(argv: list[bytes], wanted: list[bytes]) -> bool:
+    """Whether `wanted` appears in `argv` in order, side by side (SAM's `sync` command line)."""
+    return any(argv[i : i + len(wanted)] == wanted for i in range(len(argv)))
 
 
 def _try_lock(fd: int) -> bool:

@@ -83,7 +83,7 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
-def _process_table() -> list[tuple[int, int, int]]:
+def process_table() -> list[tuple[int, int, int]]:
     """(pid, parent pid, process group) of every process: /proc on Linux, `ps` elsewhere."""
     table = []
     if _LINUX:
@@ -117,7 +117,7 @@ def _process_table() -> list[tuple[int, int, int]]:
 def descendants(pid: int, table: list[tuple[int, int, int]] | None = None) -> list[int]:
     """Every process below `pid`, parents before their children."""
     children: dict[int, list[int]] = {}
-    for each, parent, _group in _process_table() if table is None else table:
+    for each, parent, _group in process_table() if table is None else table:
         children.setdefault(parent, []).append(each)
     found: list[int] = []
     todo = [pid]
@@ -132,7 +132,7 @@ def _below_me() -> list[int]:
     """What a sweep ends: the descendants, and the rest of the group this process leads (where
     there is no subreaper, an orphan that kept the group is found by it)."""
     me = os.getpid()
-    table = _process_table()
+    table = process_table()
     found = descendants(me, table)
     if os.getpgid(0) == me:
         found += [p for p, _parent, group in table if group == me and p != me and p not in found]
