@@ -425,6 +425,74 @@ def watch(template: Path, build_dir: Path | None, sam_build_args: tuple[str, ...
     sys.exit(command.run(template, build_dir=build_dir, sam_build_args=sam_build_args))
 
 
+@cli.command("start-api")
+@template_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", "-p", type=int, default=3000, show_default=True, help="Port of the APIs.")
+@click.option("--env-vars", type=click.Path(path_type=Path), help="Environment overrides (JSON).")
+@click.option("--parameter-overrides", multiple=True, help="Key=Value template parameters.")
+@click.option("--no-build", is_flag=True, help="Do not rebuild stale functions first.")
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Warm environments per function (ReservedConcurrentExecutions caps it).",
+)
+@click.option(
+    "--function-url-port",
+    type=click.IntRange(min=1, max=65535),
+    help="First port for function URLs, one each, consecutive (default: free ports).",
+)
+@click.option(
+    "--debug-port",
+    "-d",
+    type=click.IntRange(min=1, max=65535),
+    help="Run functions under debugpy listening here (waits for the client).",
+)
+@click.option(
+    "--build-dir",
+    type=click.Path(path_type=Path),
+    help="SAM build dir (default: .aws-sam/build under the current directory, as SAM).",
+)
+@click.pass_context
+def start_api(
+    ctx: click.Context,
+    template: Path,
+    host: str,
+    port: int,
+    env_vars: Path | None,
+    parameter_overrides: tuple[str, ...],
+    no_build: bool,
+    max_concurrency: int,
+    function_url_port: int | None,
+    debug_port: int | None,
+    build_dir: Path | None,
+) -> None:
+    """Local API Gateway (REST, HTTP API) and function URLs over warm, live environments."""
+    from click.core import ParameterSource
+
+    from samlink.commands import start_api as command
+
+    typed = ParameterSource.COMMANDLINE
+    given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) is typed)
+    sys.exit(
+        command.run(
+            template,
+            host=host,
+            port=port,
+            env_vars=env_vars,
+            parameter_overrides=parameter_overrides,
+            no_build=no_build,
+            max_concurrency=max_concurrency,
+            function_url_port=function_url_port,
+            debug_port=debug_port,
+            build_dir=build_dir,
+            given=given,
+        )
+    )
+
+
 def main() -> None:
     """Entry point: user mistakes are one line and exit 2; our own bugs leave a traceback file."""
     try:

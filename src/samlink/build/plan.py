@@ -314,7 +314,7 @@ def render_summary(name: str, summary: Mapping[str, Any], *, mode: str) -> str:
         lines.append(f"samlink:   copied, not live (refresh with `samlink watch`): {item}")
     lines.append(
         "samlink: `sam local invoke` mounts these links (mount_symlinks, SAM >= 1.134); "
-        "`sam local start-api`/`start-lambda` cannot: use `samlink invoke` there"
+        "`sam local start-api`/`start-lambda` cannot: use `samlink start-api`/`start-lambda`"
     )
     lines.append("samlink: to deploy, build with SAMLINK_RELEASE=1 and run `samlink check`")
     return "\n".join(lines)

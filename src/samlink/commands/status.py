@@ -60,6 +60,7 @@ def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) ->
     if any(item.get("built") and not item.get("release") for item in report["resources"]):
         console.print(
             "dev builds hold links: `sam local invoke` mounts them (samlink init turned on "
-            "mount_symlinks); `sam local start-api`/`start-lambda` cannot, use `samlink invoke`"
+            "mount_symlinks); `sam local start-api`/`start-lambda` cannot, use "
+            "`samlink start-api`/`start-lambda`"
         )
     return 0

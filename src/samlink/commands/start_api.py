@@ -1,0 +1,170 @@
+"""`samlink start-api`: a local API Gateway and function URLs over warm, live environments."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from samlink.commands.invoke import parse_parameter_overrides
+from samlink.errors import UsageError
+from samlink.model.samconfig import command_settings
+from samlink.model.template import Template, load_template
+from samlink.runtime.gateway.app import GatewayServer, Outcome, route_lines
+from samlink.runtime.gateway.routes import Gateway, read_gateway
+
+# SAM config keys (local_start_api) that map onto options of this command.
+_SETTINGS = ("host", "port", "env_vars", "parameter_overrides", "debug_port")
+
+
+def run(
+    template_path: Path,
+    *,
+    host: str,
+    port: int,
+    env_vars: Path | None,
+    parameter_overrides: tuple[str, ...],
+    no_build: bool,
+    max_concurrency: int,
+    function_url_port: int | None,
+    debug_port: int | None,
+    build_dir: Path | None,
+    given: frozenset[str] = frozenset(),
+) -> int:
+    """Serve until SIGINT/SIGTERM; `given` names the options typed on the command line (they
+    win over the SAM config's local_start_api settings, as in SAM)."""
+    settings = command_settings(template_path.parent, "local_start_api")
+    for key in _SETTINGS:
+        if key in given or key not in settings:
+            continue
+        value = settings[key]
+        if key == "host":
+            host = str(value)
+        elif key == "port":
+            port = _int_setting(key, value)
+        elif key == "env_vars":
+            env_vars = Path(str(value))
+        elif key == "parameter_overrides":
+            items = value if isinstance(value, list) else [value]
+            parameter_overrides = tuple(str(v) for v in items)
+        elif key == "debug_port":
+            debug_port = _int_setting(key, value)
+    if env_vars is not None and not env_vars.is_file():
+        raise UsageError(f"--env-vars file {env_vars} not found", "pass a JSON file")
+    overrides = parse_parameter_overrides(parameter_overrides)
+    template = load_template(template_path)
+    gateway = read_gateway(template, overrides)
+    if not gateway.routes and not gateway.urls:
+        raise UsageError(
+            f"{template_path}: no Api or HttpApi events, APIs or function URLs to serve",
+            "add an Api/HttpApi event or FunctionUrlConfig to a function, or use "
+            "samlink invoke / start-lambda",
+        )
+    # Routes are checked (collisions) before anything starts.
+    server = GatewayServer(
+        _not_started, gateway, host=host, port=port, url_port=function_url_port, log=_log
+    )
+    asyncio.run(
+        _serve(
+            server,
+            gateway,
+            template_path,
+            overrides,
+            env_vars=env_vars,
+            build=not no_build,
+            max_concurrency=max_concurrency,
+            debug_port=debug_port,
+            build_dir=build_dir,
+        )
+    )
+    return 0
+
+
+async def _serve(
+    server: GatewayServer,
+    gateway: Gateway,
+    template_path: Path,
+    overrides: dict[str, str],
+    *,
+    env_vars: Path | None,
+    build: bool,
+    max_concurrency: int,
+    debug_port: int | None,
+    build_dir: Path | None,
+) -> None:
+    from samlink.runtime.engine import Engine
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # Our own handlers: a background job of a non-interactive shell starts with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    engine = Engine(
+        template_path,
+        build_dir=build_dir,
+        env_vars=env_vars,
+        parameter_overrides=overrides,
+        build=build,
+        max_concurrency=max_concurrency,
+        debug_port=debug_port,
+        log=_log,
+    )
+    server.invoke = engine.invoke
+    tasks: set[asyncio.Task[None]] = set()
+
+    def reloaded(template: Template) -> None:
+        task = loop.create_task(_reload(server, template, overrides))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    try:
+        await server.start()
+        await engine.start()
+        engine.on_reload(reloaded)
+        for note in gateway.notes:
+            _log(f"samlink: note: {note}")
+        for line in [*route_lines(gateway), *server.url_lines()]:
+            print(line, flush=True)
+        _log(
+            f"samlink start-api: serving on http://{server.host}:{server.port}/ "
+            "(Ctrl-C to stop; edits to code, linked libraries and the template are picked up live)"
+        )
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await server.close()
+        await engine.close()
+    _log("samlink start-api: stopped")
+
+
+async def _reload(server: GatewayServer, template: Template, overrides: dict[str, str]) -> None:
+    try:
+        gateway = read_gateway(template, overrides)
+        await server.reload(gateway)
+    except UsageError as err:
+        _log(f"samlink: template changed, routes NOT reloaded: {err.message} ({err.hint})")
+        return
+    urls = len(gateway.urls)
+    _log(
+        f"samlink: template changed: {len(gateway.routes)} routes, {urls} function URL"
+        f"{'' if urls == 1 else 's'}: " + "; ".join([*route_lines(gateway), *server.url_lines()])
+    )
+
+
+async def _not_started(function_id: str, payload: bytes) -> Outcome:
+    raise RuntimeError("the engine has not started")
+
+
+def _int_setting(key: str, value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise UsageError(
+            f"SAM config: local_start_api {key} = {value!r} is not a number", "fix samconfig"
+        ) from None
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
