@@ -303,3 +303,21 @@ def test_request_body_is_base64_for_binary_types(server: Server) -> None:
     echo = request(f"{server.base}/tools/echo", "POST", data, {"Content-Type": "image/png"}).json()
     assert isinstance(echo, dict) and echo["isBase64Encoded"] is True
     assert base64.b64decode(echo["body"]) == data
+
+
+def test_template_edit_reloads_routes(server: Server) -> None:
+    template = server.project / "template.yaml"
+    original = template.read_text()
+    url = f"{server.base}/v2/added"
+    assert request(url).status == 403  # no such route yet (REST's answer: the template has both)
+    mark = server.live.mark()
+    anchor = "        Slow:\n"
+    added = "        Added:\n          Type: HttpApi\n          Properties: {Path: /v2/added, Method: GET}\n"  # noqa: E501
+    try:
+        template.write_text(original.replace(anchor, added + anchor, 1))
+        wait_until(lambda: request(url).body == b"no such tool", 120, "the new route")
+        server.live.wait_for(r"template changed: \d+ routes", start=mark, timeout=30)
+    finally:
+        template.write_text(original)
+    wait_until(lambda: request(url).status == 403, 120, "the route to go again")
+    assert server.live.proc.poll() is None
