@@ -259,7 +259,7 @@ def test_live_edits_need_no_restart(tmp_path: Path, token: str) -> None:
         (tmp_path / "lib" / "greet" / "__init__.py").write_text('VALUE = "howdy"\n')
 
         async def library() -> bool:
-            return (await call(engine))["greet"] == "howdy"
+            return bool((await call(engine))["greet"] == "howdy")
 
         await until(library)
         # The handler's own code.
@@ -267,14 +267,14 @@ def test_live_edits_need_no_restart(tmp_path: Path, token: str) -> None:
         app.write_text(APP.replace('"version": "v1"', '"version": "v2"'))
 
         async def handler() -> bool:
-            return (await call(engine))["version"] == "v2"
+            return bool((await call(engine))["version"] == "v2")
 
         await until(handler)
         # The --env-vars file.
         env_vars.write_text(json.dumps({"Fn": {"MODE": "edited"}}))
 
         async def variables() -> bool:
-            return (await call(engine))["mode"] == "edited"
+            return bool((await call(engine))["mode"] == "edited")
 
         await until(variables)
         # The template: the function table is read again and the callback told.
@@ -283,7 +283,7 @@ def test_live_edits_need_no_restart(tmp_path: Path, token: str) -> None:
         write_template(tmp_path, token, mode="two")
 
         async def table() -> bool:
-            return (await call(engine))["mode"] == "two"
+            return bool((await call(engine))["mode"] == "two")
 
         await until(table)
         assert reloads and reloads[-1].resources["Fn"].environment["MODE"] == "two"
