@@ -365,14 +365,17 @@ def test_both_linking_processes_notice_an_edit_in_place(tmp_path: Path) -> None:
         write(source / rel, f"X = {rel!r}\n")
     sealed = max((source / rel).stat().st_mtime_ns for rel in files)
     top, halves = tree.split_tree(dirs, files)
+    cwd = os.getcwd()
     tree.materialize(str(source), str(tmp_path / "clean"), top, halves, [], sealed)
     assert (tmp_path / "clean" / files[0]).samefile(source / files[0])
+    assert os.getcwd() == cwd  # it links from inside the entry, and comes back
 
     for half in (0, 1):
         edited = halves[half][1][len(halves[half][1]) // 2]
         append(source / edited, "# edited\n")
         with pytest.raises(tree.ChangedInPlace):
             tree.materialize(str(source), str(tmp_path / f"half{half}"), top, halves, [], sealed)
+        assert os.getcwd() == cwd
 
 
 def test_the_full_build_notices_size_mode_and_mtime(tmp_path: Path) -> None:

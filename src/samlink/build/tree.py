@@ -82,32 +82,51 @@ def materialize(
     (about 5 us a link, 40 us a mkdir) is most of a warm build, and threads would only take
     turns holding the GIL.
     """
+    dest = os.path.abspath(dest)
     os.makedirs(dest, exist_ok=True)
     fresh = not os.listdir(dest)  # SAM empties it first; else the store's care, in one process
-    prefix, source = dest + "/", tree + "/"
-    _fill(prefix, source, top, (), sealed_ns)
-    if fresh and len(halves) == 2 and _parallel(halves):
-        pid = os.fork()
-        if pid == 0:  # the child: its half, then out without running any Python clean-up
-            code = 1
-            try:
-                _fill(prefix, source, *halves[1], sealed_ns)
-                code = 0
-            except ChangedInPlace:
-                code = _CHANGED_EXIT
-            finally:
-                os._exit(code)
-        try:
-            _fill(prefix, source, *halves[0], sealed_ns)
-        finally:
-            _pid, status = os.waitpid(pid, 0)
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _CHANGED_EXIT:
-            raise ChangedInPlace("a file of the store entry was changed in place")
-        if status != 0:
-            raise OSError(f"the process linking half of the files failed ({status})")
+    prefix = dest + "/"
+    # Store paths are taken relative to the entry's tree, from inside it: a link or an lstat
+    # then walks a few path components instead of a dozen, which pays for most of the guard.
+    try:
+        back = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # an unreadable cwd: absolute paths, a little slower
+        back, source = -1, tree + "/"
     else:
-        for dirs, files in halves:
-            _fill(prefix, source, dirs, files, sealed_ns)
+        source = ""
+        try:
+            os.chdir(tree)
+        except BaseException:
+            os.close(back)
+            raise
+    try:
+        _fill(prefix, source, top, (), sealed_ns)
+        if fresh and len(halves) == 2 and _parallel(halves):
+            pid = os.fork()
+            if pid == 0:  # the child: its half, then out without running any Python clean-up
+                code = 1
+                try:
+                    _fill(prefix, source, *halves[1], sealed_ns)
+                    code = 0
+                except ChangedInPlace:
+                    code = _CHANGED_EXIT
+                finally:
+                    os._exit(code)
+            try:
+                _fill(prefix, source, *halves[0], sealed_ns)
+            finally:
+                _pid, status = os.waitpid(pid, 0)
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _CHANGED_EXIT:
+                raise ChangedInPlace("a file of the store entry was changed in place")
+            if status != 0:
+                raise OSError(f"the process linking half of the files failed ({status})")
+        else:
+            for dirs, files in halves:
+                _fill(prefix, source, dirs, files, sealed_ns)
+    finally:
+        if back >= 0:
+            os.fchdir(back)  # the sync build after a replay takes SAM's scratch dir from the cwd
+            os.close(back)
     for rel, target in symlinks:
         _remove(prefix + rel)
         os.symlink(target, prefix + rel)
