@@ -312,3 +312,33 @@ def test_close_leaves_no_process(tmp_path: Path, token: str) -> None:
     assert gone(token, within=10.0) == []
     assert time.monotonic() - started < 20
     assert not [p for p in with_token(token) if p != os.getpid()]
+
+
+def test_debug_port_listens_and_waits_for_the_debugger(tmp_path: Path, token: str) -> None:
+    """debugpy (installed into the runtime dir) listens on the port and holds the function until
+    a client attaches; no real debugger attaches here, a socket connect proves the listener."""
+    import socket
+
+    template = make_project(tmp_path, token)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    listening: list[bool] = []
+
+    async def body(engine: Engine) -> None:
+        waiting = asyncio.ensure_future(engine.invoke("Fn", b"{}"))
+        deadline = time.monotonic() + 120  # a first run installs debugpy
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    listening.append(True)
+                    break
+            except OSError:
+                await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
+        assert not waiting.done(), "the function ran without waiting for a debugger"
+        waiting.cancel()
+
+    lines = serve(template, body, debug_port=port)
+    assert listening, "\n".join(lines)
+    assert any(f"debugpy listens on 127.0.0.1:{port}" in line for line in lines)

@@ -69,7 +69,7 @@ def main() -> None:
     if function == 0:
         reaper.set_parent_death_signal(9)
         _detach_stdin()
-        _start(layout, plan["handler"])
+        _start(layout, plan["handler"], plan.get("debug_port"))
         os._exit(0)
     os._exit(reaper.supervise(function, 0))
 
@@ -232,7 +232,7 @@ class _Mounter:
 # --- the managed runtime's start-up ----------------------------------------------------------
 
 
-def _start(layout: dict[str, Any], handler: str) -> None:
+def _start(layout: dict[str, Any], handler: str, debug_port: int | None = None) -> None:
     task_root = layout["task_root"]
     runtime_dir = layout["runtime_dir"]
     os.chdir(task_root)
@@ -251,9 +251,22 @@ def _start(layout: dict[str, Any], handler: str) -> None:
             site.addsitedir(folder)
         os.environ["PYTHONPATH"] = runtime_dir
     sys.argv = [os.path.join(runtime_dir, "bootstrap.py")]
+    if debug_port is not None:
+        _wait_for_debugger(debug_port)
     import awslambdaric.__main__ as ric  # type: ignore[import-not-found]
 
     ric.main([task_root, handler])
+
+
+def _wait_for_debugger(port: int) -> None:
+    # As `sam local invoke -d`: listen, and start the function once a client has attached.
+    # debugpy is installed in the runtime dir next to awslambdaric (samlink.runtime.python).
+    import debugpy  # type: ignore[import-not-found]
+
+    debugpy.listen(("127.0.0.1", port))
+    sys.stderr.write(f"samlink: debugpy listens on 127.0.0.1:{port}; waiting for the debugger\n")
+    sys.stderr.flush()
+    debugpy.wait_for_client()
 
 
 if __name__ == "__main__":

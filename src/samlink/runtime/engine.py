@@ -31,6 +31,7 @@ from samlink.model.template import Template, load_template
 from samlink.runtime import report
 from samlink.runtime.from_template import spec_from_template
 from samlink.runtime.invoke import InvokeSpec, prepare
+from samlink.runtime.python import ensure_debugger
 from samlink.runtime.warm import Pool, Result
 
 __all__ = ["Engine", "Result", "UnknownFunction"]
@@ -203,6 +204,8 @@ class Engine:
             if pool is None:
                 spec = self._spec(function_id)
                 ready = await asyncio.to_thread(prepare, spec)
+                if self._debug_port is not None:
+                    await asyncio.to_thread(ensure_debugger, ready.interpreter)
                 limit = self._limit(function_id)
                 pool = Pool(spec, ready, limit=limit, log=self._log, debug_port=self._debug_port)
                 self._pools[function_id] = pool

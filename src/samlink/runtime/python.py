@@ -232,7 +232,21 @@ def ensure_runtime_dir(interpreter: Interpreter) -> Path:
     return final
 
 
-def _install(interpreter: Interpreter, target: Path) -> None:
+def ensure_debugger(interpreter: Interpreter) -> Path:
+    """debugpy in the runtime dir (for --debug-port), installed once beside awslambdaric: the
+    sandbox mounts that dir, so the function's interpreter finds it there."""
+    final = ensure_runtime_dir(interpreter)
+    if (final / "debugpy").is_dir():
+        return final
+    with _locked(final.parent / ".lock"):
+        if not (final / "debugpy").is_dir():
+            _install(interpreter, final, packages=("debugpy",))
+    return final
+
+
+def _install(
+    interpreter: Interpreter, target: Path, packages: tuple[str, ...] = RUNTIME_PACKAGES
+) -> None:
     import uv
 
     # Wheels only: awslambdaric's sdist needs a C++ toolchain; uv then picks the newest release
@@ -249,16 +263,18 @@ def _install(interpreter: Interpreter, target: Path) -> None:
         "--only-binary",
         ":all:",
         "--compile-bytecode",
-        *RUNTIME_PACKAGES,
+        *packages,
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise BuildError(
-            f"could not install the Lambda runtime client for Python {interpreter.tag}: "
+            f"could not install {', '.join(packages)} for Python {interpreter.tag}: "
             + (detail[-1] if detail else f"uv exited {result.returncode}"),
             "check network access to PyPI (uv reads UV_INDEX_URL, not pip.conf), or use --docker",
         )
+    if packages != RUNTIME_PACKAGES:
+        return
     versions = {
         p.name.split("-")[0]: p.name.split("-")[1].removesuffix(".dist-info")
         for p in target.glob("*.dist-info")

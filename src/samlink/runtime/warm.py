@@ -128,14 +128,17 @@ class Environment:
         pending = self._server.submit(invocation)
         exited = asyncio.ensure_future(self._proc.wait())
         try:
-            # Not picked up yet: init (first request) may take up to INIT_LIMIT on top.
-            limit = (INIT_LIMIT if first else 0.0) + spec.timeout
+            # Not picked up yet: init (first request) may take up to INIT_LIMIT on top. A
+            # debugger holds the process at will: no timeout then, as with `sam local -d`.
+            debugging = self._debug_port is not None
+            limit = None if debugging else (INIT_LIMIT if first else 0.0) + spec.timeout
             waiting: set[asyncio.Future[Any]] = {pending.picked, pending.done, exited}
             await asyncio.wait(waiting, timeout=limit, return_when=_FIRST)
             if pending.picked.done() and not pending.done.done() and not exited.done():
-                left = pending.picked.result() + spec.timeout - time.monotonic()
                 then: set[asyncio.Future[Any]] = {pending.done, exited}
-                await asyncio.wait(then, timeout=max(0.0, left), return_when=_FIRST)
+                left = None if debugging else pending.picked.result() + spec.timeout
+                wait = None if left is None else max(0.0, left - time.monotonic())
+                await asyncio.wait(then, timeout=wait, return_when=_FIRST)
         finally:
             exited.cancel()
         outcome = pending.done.result() if pending.done.done() else None
