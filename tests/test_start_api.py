@@ -42,6 +42,8 @@ class Server:
     live: Live
     base: str  # http://127.0.0.1:PORT
     url: str  # the function URL of HelloWorldFunction
+    tools_url: str  # ToolsFunction's (AWS_IAM)
+    url_port: int  # --function-url-port
 
 
 @dataclass
@@ -91,8 +93,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]) -
     )
     try:
         found = live.wait_for(r"^HelloWorldFunction URL (http://\S+)$", timeout=300)
+        tools = live.wait_for(r"^ToolsFunction URL (http://\S+)$")
         live.wait_for(r"serving on")
-        yield Server(project, live, f"http://127.0.0.1:{port}", found.group(1))
+        base = f"http://127.0.0.1:{port}"
+        yield Server(project, live, base, found.group(1), tools.group(1), url_port)
     finally:
         live.kill()
 
@@ -321,3 +325,37 @@ def test_template_edit_reloads_routes(server: Server) -> None:
         template.write_text(original)
     wait_until(lambda: request(url).status == 403, 120, "the route to go again")
     assert server.live.proc.poll() is None
+
+
+def test_function_url_ports_and_iam(server: Server) -> None:
+    # Consecutive from --function-url-port, in function order, skipping ports in use.
+    assert server.url == f"http://127.0.0.1:{server.url_port}/"
+    assert int(server.tools_url.rsplit(":", 1)[1].strip("/")) > server.url_port
+    unsigned = request(f"{server.tools_url}echo")
+    assert (unsigned.status, unsigned.json()) == (403, {"Message": "Forbidden"})
+    # AWS_IAM: a SigV4-looking request is let in; the signature itself is not checked locally.
+    signed = request(
+        f"{server.tools_url}echo?q=1",
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/"
+            "lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123",
+            "Origin": "https://app.example",
+        },
+    )
+    assert signed.status == 200
+    assert signed.headers["access-control-allow-origin"] == ["https://app.example"]
+    assert signed.headers["access-control-expose-headers"] == ["X-Trace"]
+    event = signed.json()
+    assert isinstance(event, dict)
+    assert event["routeKey"] == "$default" and event["rawPath"] == "/echo"
+    assert event["queryStringParameters"] == {"q": "1"}
+    context = event["requestContext"]
+    assert context["authorizer"]["iam"]["accessKey"] == "AKIDEXAMPLE"
+    assert context["domainName"].endswith(".lambda-url.us-east-1.on.aws")
+    preflight = request(
+        server.tools_url,
+        "OPTIONS",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status == 204
+    assert preflight.headers["access-control-allow-origin"] == ["https://app.example"]

@@ -48,7 +48,8 @@ def http_preflight(
     allow = allowed_origin(cors, origin)
     methods = cors.allow_methods or ()
     if allow is None or (
-        request_method and "*" not in methods and request_method.upper() not in methods
+        # No AllowMethods configured: no method check (browsers allow the simple ones).
+        request_method and methods and "*" not in methods and request_method.upper() not in methods
     ):
         return Reply(204, (), b"")
     headers = [("Access-Control-Allow-Origin", allow)]
