@@ -189,6 +189,13 @@ def test_authorizer(server: Server) -> None:
     missing = request(f"{server.base}/secret")
     assert (missing.status, missing.json()) == (401, {"message": "Unauthorized"})
 
+    # HTTP API, a REQUEST authorizer with simple responses (payload 2.0).
+    http_allowed = request(f"{server.base}/v2/secret", headers={"X-Token": "allow"})
+    assert (http_allowed.status, http_allowed.json()) == (200, {"lambda": {"who": "tester"}})
+    http_denied = request(f"{server.base}/v2/secret", headers={"X-Token": "no"})
+    assert (http_denied.status, http_denied.json()) == (403, {"message": "Forbidden"})
+    assert request(f"{server.base}/v2/secret").status == 401
+
 
 def test_unknown_route_and_errors(server: Server) -> None:
     unknown = request(f"{server.base}/nowhere")
