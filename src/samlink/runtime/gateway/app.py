@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
@@ -199,7 +200,7 @@ class GatewayServer:
         if values is None:
             return authorizers.Verdict(authorizers.unauthorized())
         event = authorizers.authorizer_event(authorizer, request, route, params, values)
-        outcome = await self.invoke(authorizer.function_id, json.dumps(event).encode())
+        outcome = await self._invoke(authorizer.function_id, json.dumps(event).encode())
         arn = authorizers.method_arn(route, request)
         verdict = authorizers.verdict(authorizer, route, outcome.status, outcome.payload, arn)
         if verdict.reply is not None and verdict.reply.status >= 500:
@@ -207,8 +208,18 @@ class GatewayServer:
                      f"{outcome.payload[:200].decode(errors='replace')}")  # fmt: skip
         return verdict
 
+    async def _invoke(self, function_id: str, payload: bytes) -> Outcome:
+        """The engine's answer; a failure to run the function at all (a rebuild that failed, a
+        function gone with a template edit) is a failed invoke: logged, and 502 to the client."""
+        try:
+            return await self.invoke(function_id, payload)
+        except Exception as err:
+            first = (str(err).splitlines() or [type(err).__name__])[0]
+            self.log(f"{function_id}: could not run: {first}")
+            return _Failed()
+
     async def _call(self, route: Route, event: dict[str, object], request: Request) -> Reply:
-        task = asyncio.ensure_future(self.invoke(route.function_id, json.dumps(event).encode()))
+        task = asyncio.ensure_future(self._invoke(route.function_id, json.dumps(event).encode()))
         # The function keeps running after API Gateway gives up, as in AWS: shield it.
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -273,7 +284,7 @@ class GatewayServer:
             if context is None:
                 return responses.message(403, "Forbidden", key="Message")
         event = url_event(request, function_id, context)
-        outcome = await self.invoke(function_id, json.dumps(event).encode())
+        outcome = await self._invoke(function_id, json.dumps(event).encode())
         if outcome.status != "ok":
             return responses.message(502, "Internal Server Error", key="Message")
         try:
@@ -282,6 +293,12 @@ class GatewayServer:
             self.log(f"{function_id}: malformed function URL response ({err}): 502")
             return responses.message(502, "Internal Server Error", key="Message")
         return cors.with_cors(reply, url.cors, origin) if url.cors is not None else reply
+
+
+@dataclass(frozen=True)
+class _Failed:
+    status: str = "error"
+    payload: bytes = b"{}"
 
 
 def _iam_context(authorization: str | None) -> dict[str, object] | None:
