@@ -224,6 +224,13 @@ def test_boto3_against_start_lambda(project: Path, tool_env: dict[str, str], tok
     app = project / "hello_world" / "app.py"
     app.write_text(app.read_text().replace('"statusCode": 200', '"statusCode": 201'))
     until(lambda: message(client)[0] == 201)
+    # A requirements change rebuilds that function (not the whole template) before it is served.
+    requirements = project / "hello_world" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "# edited\n")
+    until(lambda: "rebuilding HelloWorldFunction (" in server.log.read_text(), within=120)
+    until(lambda: "rebuilt (" in server.log.read_text(), within=120)
+    assert message(client) == (201, f"howdy {token} from sam-sync-test-upstream 1.1.0.dev0")
+    assert "running sam build" not in server.log.read_text()
 
     assert with_token(token), "the environments carry the token"
     code, err = server.stop(signal.SIGINT)

@@ -20,11 +20,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from samlink import locks
-from samlink.build.location import built_template
+from samlink.build.location import built_template, not_built
 from samlink.build.state import build_state
 from samlink.errors import BuildError
 from samlink.model import links
@@ -148,6 +148,37 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     at_fdcwd, rename_exchange = -100, 2
     return bool(renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0)
+
+
+def bring_up_to_date(
+    template: Template, function_id: str, root: Path, say: Callable[[str], None]
+) -> list[str]:
+    """Rebuild a function whose build is stale, the least that will do: its own make target
+    (and its stale layers'), or a whole `sam build` when the template changed, nothing was
+    built yet or samlink does not build it. Returns why it was stale ([] when it was fresh);
+    `say` gets one line per build started (`samlink invoke`, the warm engine)."""
+    resource = template.get(function_id)
+    reasons = stale_reasons(template, resource, root)
+    if not reasons:
+        return []
+    if reasons == ["not built"] and not built_template(root).exists():
+        raise not_built(root, template.path, what=f"{function_id} is not built")
+    if "template changed" in reasons or reasons == ["not built"] or not resource.managed:
+        say(f"samlink: {', '.join(reasons)}: running sam build")
+        full_build(template, root)
+        return reasons
+    targets = [resource] + [
+        template.resources[layer]
+        for layer in resource.layers
+        if layer in template.resources
+        and template.resources[layer].managed
+        and stale_reasons(template, template.resources[layer], root)
+    ]
+    for item in targets:
+        why = "; ".join(stale_reasons(template, item, root)) or "stale"
+        say(f"samlink: rebuilding {item.logical_id} ({why})")
+        rebuild(template, item, root)
+    return reasons
 
 
 def full_build(template: Template, root: Path) -> None:

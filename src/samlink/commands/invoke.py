@@ -122,27 +122,7 @@ def _bring_up_to_date(template: object, function_id: str, root: Path, *, docker:
     from samlink.model.template import Template
 
     assert isinstance(template, Template)
-    resource = template.get(function_id)
-    reasons = rebuild.stale_reasons(template, resource, root)
-    if not reasons:
-        return
-    if reasons == ["not built"] and not location.built_template(root).exists():
-        raise location.not_built(root, template.path, what=f"{function_id} is not built")
-    if reasons == ["template changed"] or reasons == ["not built"] or not resource.managed:
-        click.echo(f"samlink: {', '.join(reasons)}: running sam build", err=True)
-        rebuild.full_build(template, root)
-        return
-    targets = [resource] + [
-        template.resources[layer]
-        for layer in resource.layers
-        if layer in template.resources
-        and template.resources[layer].managed
-        and rebuild.stale_reasons(template, template.resources[layer], root)
-    ]
-    for item in targets:
-        why = "; ".join(rebuild.stale_reasons(template, item, root)) or "stale"
-        click.echo(f"samlink: rebuilding {item.logical_id} ({why})", err=True)
-        rebuild.rebuild(template, item, root)
+    rebuild.bring_up_to_date(template, function_id, root, lambda line: click.echo(line, err=True))
 
 
 def _read_event(event: str | None) -> bytes:

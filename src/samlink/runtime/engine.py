@@ -233,31 +233,7 @@ class Engine:
             self._bring_up_to_date(function_id)
 
     def _bring_up_to_date(self, function_id: str) -> list[str]:
-        """Rebuild `function_id` (and its stale layers) when its build is stale, as `samlink
-        invoke` does; the reasons ([] when it was fresh)."""
-        template, root = self._template, self._root
-        resource = template.get(function_id)
-        reasons = rebuild.stale_reasons(template, resource, root)
-        if not reasons:
-            return []
-        if reasons == ["not built"] and not location.built_template(root).exists():
-            raise location.not_built(root, template.path, what=f"{function_id} is not built")
-        if "template changed" in reasons or reasons == ["not built"] or not resource.managed:
-            self._log(f"samlink: {', '.join(reasons)}: running sam build")
-            rebuild.full_build(template, root)
-            return reasons
-        targets = [resource] + [
-            template.resources[layer]
-            for layer in resource.layers
-            if layer in template.resources
-            and template.resources[layer].managed
-            and rebuild.stale_reasons(template, template.resources[layer], root)
-        ]
-        for item in targets:
-            why = "; ".join(rebuild.stale_reasons(template, item, root)) or "stale"
-            self._log(f"samlink: rebuilding {item.logical_id} ({why})")
-            rebuild.rebuild(template, item, root)
-        return reasons
+        return rebuild.bring_up_to_date(self._template, function_id, self._root, self._log)
 
     # --- watching -------------------------------------------------------------------------------
 
@@ -322,6 +298,7 @@ class Engine:
                 for function_id in list(self._pools):
                     self.retire(function_id, f"{self._env_vars.name} changed")
                 return
+            rewatch = False
             for function_id, roots in self._feeds().items():
                 hit = [p for p in paths if any(p == r or r in p.parents for r in roots)]
                 if not hit:
@@ -337,7 +314,10 @@ class Engine:
                         rebuilt = []
                     if rebuilt:
                         reason += f", rebuilt ({'; '.join(rebuilt)})"
+                        rewatch = True  # a rebuild may link other libraries
                 self.retire(function_id, reason)
+            if rewatch:
+                self._watch()
 
 
 def runnable(template: Template) -> list[str]:
