@@ -342,3 +342,38 @@ def test_debug_port_listens_and_waits_for_the_debugger(tmp_path: Path, token: st
     lines = serve(template, body, debug_port=port)
     assert listening, "\n".join(lines)
     assert any(f"debugpy listens on 127.0.0.1:{port}" in line for line in lines)
+
+
+LAYER = """
+      Layers:
+        - !Ref Shared
+  Shared:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: layer/
+      CompatibleRuntimes: [python3.12]
+"""
+
+
+def test_layer_edit_needs_no_restart(tmp_path: Path, token: str) -> None:
+    template = make_project(tmp_path, token, extra=LAYER)
+    source = tmp_path / "layer" / "shared"
+    source.mkdir(parents=True)
+    (source / "__init__.py").write_text('VALUE = "layer one"\n')
+    built = tmp_path / ".aws-sam" / "build" / "Shared" / "python"
+    built.mkdir(parents=True)
+    (built / "shared").symlink_to(source)  # a dev build of the layer links its package
+    app = tmp_path / "src" / "app.py"
+    app.write_text(APP.replace('"version": "v1"', '"version": __import__("shared").VALUE'))
+
+    async def body(engine: Engine) -> None:
+        assert (await call(engine))["version"] == "layer one"
+        (source / "__init__.py").write_text('VALUE = "layer two"\n')
+
+        async def layer() -> bool:
+            return bool((await call(engine))["version"] == "layer two")
+
+        await until(layer)
+
+    lines = serve(template, body)
+    assert any("shared/__init__.py changed" in line for line in lines), lines
