@@ -377,3 +377,23 @@ def test_layer_edit_needs_no_restart(tmp_path: Path, token: str) -> None:
 
     lines = serve(template, body)
     assert any("shared/__init__.py changed" in line for line in lines), lines
+
+
+def test_a_build_dir_replaced_under_the_engine_is_served(tmp_path: Path, token: str) -> None:
+    """As `sam build` in another terminal does: a new dir at the build dir's path."""
+    template = make_project(tmp_path, token)
+    build = tmp_path / ".aws-sam" / "build" / "Fn"
+    fresh = build.with_name("Fn.new")
+    fresh.mkdir()
+    (fresh / "app.py").write_text(APP.replace('"version": "v1"', '"version": "v3"'))
+    (fresh / "greet").symlink_to(tmp_path / "lib" / "greet")
+
+    async def body(engine: Engine) -> None:
+        assert (await call(engine))["version"] == "v1"
+        build.rename(build.with_name("Fn.old"))
+        fresh.rename(build)
+        served = await call(engine)  # no watcher involved: the very next request
+        assert (served["version"], served["count"]) == ("v3", 1)
+
+    lines = serve(template, body)
+    assert "samlink: its build dir was replaced: Fn gets a fresh environment" in lines

@@ -81,6 +81,7 @@ class Engine:
         self._callbacks: list[Callable[[Template], None]] = []
         self._pools: dict[str, Pool] = {}
         self._making: dict[str, asyncio.Lock] = {}
+        self._stamps: dict[str, list[tuple[int, int]]] = {}
         self._changes: asyncio.Lock | None = None
         self._watcher: SourceWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,6 +133,10 @@ class Engine:
         report.check_request(payload, invocation_type)
         try:
             pool = await self._pool(function_id)
+            if self._stamps.get(function_id) != self._stamp(function_id):
+                # Replaced under us (`sam build` in another terminal, `samlink watch`): the
+                # environments run what was there before.
+                self.retire(function_id, "its build dir was replaced")
             return await pool.invoke(payload)
         except (UsageError, BuildError) as err:
             message = f"{err.message} ({err.hint})" if err.hint else err.message
@@ -145,6 +150,7 @@ class Engine:
         self._log(f"samlink: {reason}: {function_id} gets a fresh environment")
         if pool is None:
             return
+        self._stamps[function_id] = self._stamp(function_id)
         try:
             pool.retire(self._spec(function_id))
         except (UsageError, BuildError) as err:
@@ -209,6 +215,7 @@ class Engine:
                 limit = self._limit(function_id)
                 pool = Pool(spec, ready, limit=limit, log=self._log, debug_port=self._debug_port)
                 self._pools[function_id] = pool
+                self._stamps[function_id] = self._stamp(function_id)
             return pool
 
     def _spec(self, function_id: str) -> InvokeSpec:
@@ -219,6 +226,20 @@ class Engine:
             parameter_overrides=self._overrides,
             build_dir=self._root,
         )
+
+    def _stamp(self, function_id: str) -> list[tuple[int, int]]:
+        """Which build a function's environments were made from: its build dir's and its
+        layers' (inode, mtime); a rebuild swaps in a new dir, `sam build` makes new ones."""
+        resource = self._template.resources[function_id]
+        found = []
+        for name in (function_id, *resource.layers):
+            try:
+                info = (self._root / name).stat()
+            except OSError:
+                found.append((0, 0))
+                continue
+            found.append((info.st_ino, info.st_mtime_ns))
+        return found
 
     def _limit(self, function_id: str) -> int:
         if self._debug_port is not None:
