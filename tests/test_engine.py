@@ -397,3 +397,25 @@ def test_a_build_dir_replaced_under_the_engine_is_served(tmp_path: Path, token: 
 
     lines = serve(template, body)
     assert "samlink: its build dir was replaced: Fn gets a fresh environment" in lines
+
+
+def test_a_broken_handler_fails_init_then_its_fix_is_served(tmp_path: Path, token: str) -> None:
+    template = make_project(tmp_path, token)
+    app = tmp_path / "src" / "app.py"
+    app.write_text("import greet\ndef handler(event, context) return 1\n")  # a syntax error
+    seen: list[Result] = []
+
+    async def body(engine: Engine) -> None:
+        seen.append(await engine.invoke("Fn", b"{}"))
+        seen.append(await engine.invoke("Fn", b"{}"))  # init fails again in a fresh environment
+        app.write_text(APP)
+
+        async def fixed() -> bool:
+            return (await engine.invoke("Fn", b"{}")).status == "ok"
+
+        await until(fixed)
+
+    serve(template, body)
+    for failed in seen:
+        assert failed.status == "error"
+        assert json.loads(failed.payload)["errorType"] == "Runtime.UserCodeSyntaxError"
