@@ -184,7 +184,7 @@ def test_state_persists_errors_and_logs(tmp_path: Path, token: str) -> None:
     assert not any("Init Duration:" in line for line in reports[1:])
     assert all("Duration:" in line and "Max Memory Used:" in line for line in reports)
     # The function's process is found below the sandbox's supervisor: never 0 MB.
-    assert all(" Max Memory Used: 0 MB" not in line for line in reports), reports
+    assert all("\tMax Memory Used: 0 MB" not in line for line in reports), reports
 
 
 def test_timeout_and_crash_get_a_fresh_environment(tmp_path: Path, token: str) -> None:
