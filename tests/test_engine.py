@@ -421,3 +421,22 @@ def test_a_broken_handler_fails_init_then_its_fix_is_served(tmp_path: Path, toke
     for failed in seen:
         assert failed.status == "error"
         assert json.loads(failed.payload)["errorType"] == "Runtime.UserCodeSyntaxError"
+
+
+def test_a_template_edit_lets_running_requests_finish(tmp_path: Path, token: str) -> None:
+    template = make_project(tmp_path, token)
+    seen: list[dict[str, Any]] = []
+
+    async def body(engine: Engine) -> None:
+        running = asyncio.ensure_future(call(engine, {"sleep": 2}))
+        await asyncio.sleep(0.5)
+        write_template(tmp_path, token, mode="three")
+
+        async def reloaded() -> bool:
+            return bool((await call(engine))["mode"] == "three")
+
+        await until(reloaded)
+        seen.append(await running)
+
+    serve(template, body)
+    assert seen[0]["mode"] == "one"  # it ran to its end in the environment it started in

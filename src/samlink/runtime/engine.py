@@ -80,6 +80,8 @@ class Engine:
         self._log = log
         self._callbacks: list[Callable[[Template], None]] = []
         self._pools: dict[str, Pool] = {}
+        self._epoch = 0  # counts retirements and reloads: a pool made across one is stale
+        self._old_pools: set[Pool] = set()  # retired by a template edit, closed with the engine
         self._making: dict[str, asyncio.Lock] = {}
         self._stamps: dict[str, list[tuple[int, int]]] = {}
         self._changes: asyncio.Lock | None = None
@@ -146,6 +148,7 @@ class Engine:
 
     def retire(self, function_id: str, reason: str) -> None:
         """The next request of `function_id` runs in a fresh environment; says why in one line."""
+        self._epoch += 1
         pool = self._pools.get(function_id)
         self._log(f"samlink: {reason}: {function_id} gets a fresh environment")
         if pool is None:
@@ -166,6 +169,7 @@ class Engine:
             return
         old = self._template
         self._template = fresh
+        self._epoch += 1
         if self._build:
             await asyncio.to_thread(self._bring_all_up_to_date)
         changed = [
@@ -175,12 +179,13 @@ class Engine:
             or _reserved(old, fid) != _reserved(fresh, fid)
         ]
         gone = [fid for fid in self._pools if fid not in self.function_ids()]
-        for fid in gone:
-            await self._pools.pop(fid).close()
-        for fid in changed:
+        for fid in [*gone, *changed]:
             pool = self._pools.pop(fid, None)
             if pool is not None:
-                await pool.close()
+                # Requests running there finish first; the next ones get a pool made from the
+                # new template (its runtime, limits and variables may differ).
+                pool.retire()
+                self._old_pools.add(pool)
         what = ", ".join(changed + [f"{g} (removed)" for g in gone]) or "no function changed"
         self._log(f"samlink: {fresh.path.name} changed: reloaded ({what})")
         self._watch()
@@ -195,7 +200,8 @@ class Engine:
             await asyncio.to_thread(watcher.stop)
         for task in list(self._tasks):
             task.cancel()
-        pools, self._pools = list(self._pools.values()), {}
+        pools, self._pools = [*self._pools.values(), *self._old_pools], {}
+        self._old_pools = set()
         await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
 
     # --- environments ---------------------------------------------------------------------------
@@ -207,11 +213,14 @@ class Engine:
         lock = self._making.setdefault(function_id, asyncio.Lock())
         async with lock:
             pool = self._pools.get(function_id)
-            if pool is None:
+            while pool is None:
+                epoch = self._epoch
                 spec = self._spec(function_id)
                 ready = await asyncio.to_thread(prepare, spec)
                 if self._debug_port is not None:
                     await asyncio.to_thread(ensure_debugger, ready.interpreter)
+                if epoch != self._epoch:
+                    continue  # an edit or a template reload came meanwhile: read it again
                 limit = self._limit(function_id)
                 pool = Pool(spec, ready, limit=limit, log=self._log, debug_port=self._debug_port)
                 self._pools[function_id] = pool
