@@ -213,7 +213,13 @@ def test_a_replayed_build_is_the_full_build(
     # another dir than the full build's says where it went.
     record = json.loads((project / ".samlink" / "builds" / "Fn.json").read_text())
     assert record["dest"] == str(fast)
-    status = json.loads(run([SAMLINK, "status", "--json"], project, env).stdout)
+    # status reads the build dir SAM would use (here: named by --build-dir), where Fn's dir is.
+    build_root = tmp_path / "build-root"
+    build_root.mkdir()
+    (build_root / "Fn").symlink_to(fast)
+    status = json.loads(
+        run([SAMLINK, "status", "--json", "--build-dir", build_root], project, env).stdout
+    )
     fn = next(item for item in status["resources"] if item["id"] == "Fn")
     assert fn["stale"] == [] and fn["materialized"]
 
