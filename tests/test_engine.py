@@ -25,7 +25,7 @@ from test_processes import gone, with_token
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
 
 APP = """
-import json, os, subprocess, sys, time, uuid
+import json, os, subprocess, sys, threading, time, uuid
 
 import greet
 
@@ -43,6 +43,10 @@ def handler(event, context):
         raise ValueError("boom " + str(COUNT))
     if event.get("exit"):
         os._exit(3)
+    if event.get("big"):
+        return "x" * event["big"]
+    if event.get("die_later"):
+        threading.Timer(0.2, os._exit, [1]).start()  # dies while idle, after answering
     if event.get("spawn"):
         # A detached child: it must not outlive the environment.
         subprocess.Popen(
@@ -197,11 +201,14 @@ def test_timeout_and_crash_get_a_fresh_environment(tmp_path: Path, token: str) -
         seen.append(await engine.invoke("Fn", b"{}"))
         seen.append(await engine.invoke("Fn", b'{"exit": true}'))
         seen.append(await engine.invoke("Fn", b"{}"))
+        # Responses over Lambda's 6 MB, a little and far (past what the server reads at all).
+        seen.append(await engine.invoke("Fn", b'{"big": 6300000}'))
+        seen.append(await engine.invoke("Fn", b'{"big": 9000000}'))
 
     started = time.monotonic()
     serve(template, body)
     assert time.monotonic() - started < 25  # the 30 s sleep was cut short
-    timed_out, after_timeout, crashed, after_crash = seen
+    timed_out, after_timeout, crashed, after_crash, *large = seen
     assert timed_out.status == "timeout"
     assert json.loads(timed_out.payload)["errorMessage"].endswith(
         f"{timed_out.request_id} Task timed out after 1.00 seconds"
@@ -210,6 +217,9 @@ def test_timeout_and_crash_get_a_fresh_environment(tmp_path: Path, token: str) -
     assert crashed.status == "error"
     assert json.loads(crashed.payload)["errorType"] == "Runtime.ExitError"
     assert json.loads(after_crash.payload)["count"] == 1
+    for result in large:
+        assert result.status == "error"
+        assert json.loads(result.payload)["errorType"] == "Function.ResponseSizeTooLarge"
 
 
 def test_concurrent_requests_get_their_own_environments(tmp_path: Path, token: str) -> None:
@@ -440,3 +450,16 @@ def test_a_template_edit_lets_running_requests_finish(tmp_path: Path, token: str
 
     serve(template, body)
     assert seen[0]["mode"] == "one"  # it ran to its end in the environment it started in
+
+
+def test_an_environment_that_died_idle_is_replaced_unseen(tmp_path: Path, token: str) -> None:
+    template = make_project(tmp_path, token)
+    seen: list[dict[str, Any]] = []
+
+    async def body(engine: Engine) -> None:
+        seen.append(await call(engine, {"die_later": True}))
+        await asyncio.sleep(1.0)
+        seen.append(await call(engine))  # served by a fresh environment, no error
+
+    serve(template, body)
+    assert [s["count"] for s in seen] == [1, 1]

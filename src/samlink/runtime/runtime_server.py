@@ -49,7 +49,9 @@ class RuntimeServer:
         return self._address
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=report.RESPONSE_LIMIT + 1024 * 1024)
+        # Responses are read whole and checked against Lambda's limit here, so the runtime gets
+        # Lambda's 413; only a runaway beyond this cap is cut off by aiohttp (and answered too).
+        app = web.Application(client_max_size=_READ_CAP)
         app.router.add_get(f"{PREFIX}/invocation/next", self._next)
         app.router.add_post(f"{PREFIX}/invocation/{{request_id}}/response", self._response)
         app.router.add_post(f"{PREFIX}/invocation/{{request_id}}/error", self._error)
@@ -113,8 +115,14 @@ class RuntimeServer:
         pending = self._for(request)
         if pending is None:
             return _invalid_id()
-        body = await request.read()
-        if report.response_too_large(len(body)):
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            body = b""  # far over the limit: aiohttp stopped reading it
+            too_large = True
+        else:
+            too_large = report.response_too_large(len(body))
+        if too_large:
             # Lambda turns the response into a function error and tells the runtime so.
             outcome = Outcome(
                 "error", report.response_too_large_payload(), report.RESPONSE_TOO_LARGE
@@ -156,6 +164,7 @@ class RuntimeServer:
 
 
 _ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
+_READ_CAP = 64 * 1024 * 1024
 
 
 def _settle(pending: Pending, outcome: Outcome) -> None:

@@ -62,6 +62,10 @@ class Result:
     log_tail: str = ""
 
 
+class EnvironmentGone(Exception):
+    """The environment's process had ended before it took the request (nothing of it ran)."""
+
+
 class Environment:
     """One live sandbox process and its Runtime API."""
 
@@ -124,8 +128,16 @@ class Environment:
         self._capture = []
         first = self.served == 0
         self.served += 1
-        self._write(report.start_line(request_id))
         pending = self._server.submit(invocation)
+        # START when the runtime takes the event, as Lambda logs it: after the init's output.
+        started: list[bool] = []
+
+        def start_line(_picked: object = None) -> None:
+            if not started:
+                started.append(True)
+                self._write(report.start_line(request_id))
+
+        pending.picked.add_done_callback(start_line)
         exited = asyncio.ensure_future(self._proc.wait())
         try:
             # Not picked up yet: init (first request) may take up to INIT_LIMIT on top. A
@@ -143,6 +155,11 @@ class Environment:
             exited.cancel()
         outcome = pending.done.result() if pending.done.done() else None
         timed_out = outcome is None and self._proc.returncode is None
+        if outcome is None and not timed_out and not first and not pending.picked.done():
+            # A warm process that died while idle: this request never reached it.
+            self.dead = True
+            raise EnvironmentGone
+        start_line()
         # Let the pump read what the handler printed before it answered.
         for _ in range(3):
             await asyncio.sleep(0)
@@ -176,7 +193,9 @@ class Environment:
             status, payload = "ok", outcome.body
         else:
             status, payload = "error", outcome.body
-            self.dead = self.dead or outcome.kind == "init_error"
+            # awslambdaric exits after an init error and after the 413 of an oversized response.
+            ending = outcome.kind == "init_error" or outcome.error_type == report.RESPONSE_TOO_LARGE
+            self.dead = self.dead or ending
         self._write(
             report.end_lines(
                 request_id,
@@ -276,20 +295,24 @@ class Pool:
             if self._closed:
                 raise RuntimeError("the pool is closed")
             generation = self._generation
-            env = await self._take()
-            self._busy.add(env)
-            try:
-                result = await env.run(event)
-            except BaseException:
-                env.dead = True
-                raise
-            finally:
-                self._busy.discard(env)
-                if env.dead or generation != self._generation or self._closed:
-                    self._close_later(env)
-                else:
-                    self._idle.append(env)
-            return result
+            for attempt in (1, 2):
+                env = await self._take()
+                self._busy.add(env)
+                try:
+                    return await env.run(event)
+                except EnvironmentGone:
+                    if attempt == 2:
+                        raise
+                except BaseException:
+                    env.dead = True
+                    raise
+                finally:
+                    self._busy.discard(env)
+                    if env.dead or generation != self._generation or self._closed:
+                        self._close_later(env)
+                    else:
+                        self._idle.append(env)
+            raise AssertionError("unreachable")
 
     def retire(self, spec: InvokeSpec | None = None, ready: Prepared | None = None) -> None:
         """The next request starts a fresh environment (with `spec` when given); idle ones go now,
