@@ -147,8 +147,14 @@ def _makefile_from_list(value: str) -> str:
 
 
 def debug(message: str) -> None:
+    """Tell why a build replayed its plan or not (SAMLINK_DEBUG=1).
+
+    Under make (MAKELEVEL set) the report goes to stdout: `sam build` prints make's stdout and
+    keeps its stderr to itself unless the build fails.
+    """
     if os.environ.get(DEBUG_ENV) == "1":
-        print(f"samlink: fast path: {message}", file=sys.stderr)
+        out = sys.stdout if "MAKELEVEL" in os.environ else sys.stderr
+        print(f"samlink: fast path: {message}", file=out, flush=True)
 
 
 # --- the stamp ---------------------------------------------------------------------------------
