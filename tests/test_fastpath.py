@@ -541,3 +541,28 @@ def test_sam_build_shows_the_debug_report(tmp_path: Path, env: dict[str, str]) -
     assert FULL in first.stdout + first.stderr, first.stdout + first.stderr
     second = sam_build(project, env)
     assert FAST in second.stdout + second.stderr, second.stdout + second.stderr
+
+
+@pytest.mark.sam
+def test_a_layer_banner_lists_its_links(tmp_path: Path, env: dict[str, str]) -> None:
+    project = copy_example(tmp_path / "project", env)
+    reqs = (project / "hello_world" / "requirements.txt").read_text()
+    write(project / "deps" / "requirements.txt", reqs)
+    write(project / "deps" / "shared.py", "X = 1\n")
+    write(project / "pins" / "requirements.txt", reqs)
+    layers = "".join(
+        f"  {name}:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n"
+        f"      ContentUri: {uri}/\n      CompatibleRuntimes: [python3.12]\n"
+        "    Metadata:\n      BuildMethod: makefile\n"
+        for name, uri in (("DepsLayer", "deps"), ("PinsLayer", "pins"))
+    )
+    template = project / "template.yaml"
+    template.write_text(template.read_text().replace("Resources:\n", "Resources:\n" + layers))
+    run([SAMLINK, "init"], project, env)
+    settle()
+    for _ in range(2):  # the full build, then the replay: the same banner
+        result = sam_build(project, env)
+        output = result.stdout + result.stderr
+        assert f"samlink:   layer code -> {project / 'deps'} (shared.py)" in output, output
+        assert "samlink: PinsLayer: DEV BUILD, no live links: real files only" in output, output
+        assert "PinsLayer: DEV BUILD with live links" not in output

@@ -94,6 +94,7 @@ class BuildReport:
     materialized: list[str] = field(default_factory=list)
     seconds: float = 0.0
     root: Path | None = None  # the project root (ship.project_root)
+    kind: str = "function"  # or "layer"
 
 
 def build(
@@ -121,7 +122,7 @@ def build(
         )
     target = target_for(resource.runtime, resource.architecture)
     dest = artifacts_dir / "python" if resource.kind == "layer" else artifacts_dir
-    report = BuildReport(resource.logical_id, dest)
+    report = BuildReport(resource.logical_id, dest, kind=resource.kind)
     reqs = _read_requirements(resource.code_dir)
     linked = [] if options.release else linked_projects(resource, project_dir, reqs, target)
     for clash in links.import_clashes([project.info for project in linked]):
@@ -486,6 +487,8 @@ def summary_data(report: BuildReport, code_dir: Path, *, release: bool) -> dict[
         "release": release,
         "code_dir": str(code_dir),
         "code_linked": bool(report.code_links),
+        "code_links": list(report.code_links),
+        "kind": report.kind,
         "linked": [(p.info.name, str(p.info.root), p.origin) for p in report.linked],
         "materialized": list(report.materialized),
         "root": str(report.root) if report.root else None,

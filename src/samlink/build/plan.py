@@ -308,12 +308,18 @@ def render_summary(name: str, summary: Mapping[str, Any], *, mode: str) -> str:
             "as they are on this machine now"
         )
         return "\n".join(lines)
+    code_links = list(summary.get("code_links") or [])
+    if not (summary["code_linked"] or linked or summary["materialized"]):
+        lines.append(f"samlink: {name}: DEV BUILD, no live links: real files only")
+        return "\n".join(lines)
     lines.append(
         f"samlink: {name}: DEV BUILD with live links to this machine's files "
         "(`sam deploy` would ship them as they are now):"
     )
     if summary["code_linked"]:
-        lines.append(f"samlink:   function code -> {summary['code_dir']}")
+        what = "layer code" if summary.get("kind") == "layer" else "function code"
+        names = f" ({', '.join(code_links)})" if code_links else ""
+        lines.append(f"samlink:   {what} -> {summary['code_dir']}{names}")
     for project, root, origin in linked:
         lines.append(f"samlink:   {project} -> {root} ({origin})")
     for item in summary["materialized"]:
