@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import BIN, FIXTURES, ROOT, copy_lib, run
+from conftest import BIN, FIXTURES, ROOT, copy_example, copy_lib, run, sam_build
 from samlink.audit.doctor import engine_shares, mask
 
 SAMLINK = BIN / "samlink"
@@ -204,6 +204,31 @@ def test_stale_build(project: Path, tool_env: dict[str, str]) -> None:
     os.utime(requirements, (stat.st_atime, stat.st_mtime + 5))
     _, checks = doctor(project, tool_env)
     assert ("warn", "Arm") in results(checks, "build")
+
+
+@pytest.mark.sam
+def test_a_template_edit_makes_the_build_stale(tmp_path: Path, tool_env: dict[str, str]) -> None:
+    project = copy_example(tmp_path / "hello", tool_env)
+    run([SAMLINK, "init"], project, tool_env)
+    sam_build(project, tool_env)
+    status = json.loads(run([SAMLINK, "status", "--json"], project, tool_env).stdout)
+    (fn,) = [r for r in status["resources"] if r["id"] == "HelloWorldFunction"]
+    assert fn["built"] and fn["stale"] == []
+    template = project / "template.yaml"
+    text = template.read_text()
+    text = text.replace("Handler: app.lambda_handler", "Handler: app.other")
+    text = text.replace("Runtime: python3.12", "Runtime: python3.11")
+    text = text.replace("- x86_64", "- arm64")
+    template.write_text(text)
+    status = json.loads(run([SAMLINK, "status", "--json"], project, tool_env).stdout)
+    (fn,) = [r for r in status["resources"] if r["id"] == "HelloWorldFunction"]
+    assert "Runtime changed since the build (python3.12 -> python3.11)" in fn["stale"]
+    assert "Architectures changed since the build (x86_64 -> arm64)" in fn["stale"]
+    assert "Handler changed since the build (app.lambda_handler -> app.other)" in fn["stale"]
+    assert "Handler changed" in run([SAMLINK, "status"], project, tool_env).stdout
+    _, checks = doctor(project, tool_env)
+    (build,) = [c for c in checks if c["check"] == "build" and c["subject"] == "HelloWorldFunction"]
+    assert build["status"] == "warn" and "Runtime changed since the build" in build["message"]
 
 
 def test_makefile_drift_and_a_broken_template(project: Path, tool_env: dict[str, str]) -> None:

@@ -441,6 +441,10 @@ def _write_record(
         "dest": str(report.dest),
         "built": time.time(),
         "release": release,
+        # What the template said: a change of any of these needs a rebuild (build_state).
+        "runtime": resource.runtime,
+        "architecture": resource.architecture,
+        "handler": resource.handler,
         "requirements": {str(p): _mtime(p) for p in reqs.files},
         "links": [
             {

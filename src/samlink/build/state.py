@@ -109,6 +109,14 @@ def build_state(
     except (FileNotFoundError, ValueError):
         return not_built
     stale = []
+    for key, label in (
+        ("runtime", "Runtime"),
+        ("architecture", "Architectures"),
+        ("handler", "Handler"),
+    ):
+        now = getattr(resource, key, None)
+        if key in record and record[key] != now:
+            stale.append(f"{label} changed since the build ({record[key]} -> {now})")
     for file, mtime in record.get("requirements", {}).items():
         try:
             if Path(file).stat().st_mtime != mtime:
