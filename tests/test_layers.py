@@ -15,7 +15,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 LAYERS = ["ground", "model", "build", "runtime", "audit", "live", "commands", "cli", "entry"]
-GROUND = {"samlink", "samlink.errors", "samlink.atomicfile", "samlink.locks"}
+GROUND = {"samlink", "samlink.errors", "samlink.atomicfile", "samlink.locks", "samlink.reaper"}
 ENTRIES = {"samlink.entry", "samlink.__main__"}
 
 

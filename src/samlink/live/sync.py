@@ -9,7 +9,7 @@ feeds (`<CodeUri>/.samlink-sync/<LogicalId>`, git-ignored, never built): SAM's o
 that, and SAM's own queue (one sync per resource at a time, later changes queued behind it) runs
 the makefile build and the upload. Edits inside a CodeUri are SAM's alone, so none is synced twice.
 
-SAM runs below a supervisor (runtime/reaper.py) whose lifeline is a pipe only this process
+SAM runs below a supervisor (samlink/reaper.py) whose lifeline is a pipe only this process
 holds: however samlink ends (Ctrl-C, SIGTERM, SIGHUP, SIGKILL), SAM and what it started (make,
 `samlink build`) end too, and the markers go. One sync per project: `.samlink/sync.lock` is held
 (flock) by samlink and the supervisor and names them; a new sync refuses while the owner lives
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from samlink import atomicfile
+from samlink import atomicfile, reaper
 from samlink.build.ship import SYNC_ENV
 from samlink.errors import UsageError
 from samlink.live.watch import (
@@ -53,7 +53,6 @@ from samlink.live.watch import (
 )
 from samlink.model import links
 from samlink.model.template import Resource, Template
-from samlink.runtime import reaper
 
 REAPER = Path(reaper.__file__)
 

@@ -77,7 +77,9 @@ def main() -> None:
 def _load_reaper(folder: str) -> Any:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_samlink_reaper", f"{folder}/reaper.py")
+    # reaper.py is in the ground, one folder up from runtime/.
+    path = os.path.join(os.path.dirname(folder), "reaper.py")
+    spec = importlib.util.spec_from_file_location("_samlink_reaper", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from samlink import reaper
 from samlink.errors import BuildError, UsageError
-from samlink.runtime import reaper, report, sandbox
+from samlink.runtime import report, sandbox
 from samlink.runtime.api import Invocation, Outcome, RuntimeAPI
 from samlink.runtime.environment import ACCOUNT_ID, runtime_variables, sam_variables
 from samlink.runtime.python import (
