@@ -343,3 +343,61 @@ def test_a_sync_ends_the_sam_an_older_samlink_left_without_a_lock(
                 os.kill(pid, signal.SIGKILL)
         if live is not None:
             live.kill()
+
+
+REBUILD_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  SlowFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.handler
+      Runtime: python3.12
+    Metadata:
+      BuildMethod: makefile
+"""
+
+REBUILD_CHILD = """
+import sys
+from pathlib import Path
+from samlink.build import rebuild
+from samlink.model.template import load_template
+template = load_template(Path(sys.argv[1]))
+(resource,) = [r for r in template.resources.values() if r.logical_id == "SlowFunction"]
+rebuild._rebuild(resource, Path(sys.argv[2]))
+"""
+
+
+def test_sigkill_of_samlink_during_a_rebuild_ends_make(tmp_path: Path, token: str) -> None:
+    """The make a rebuild runs (before an invoke, or for `samlink watch`) is below the supervisor:
+    a samlink killed outright mid-rebuild leaves no make (nor what make started) behind."""
+    (tmp_path / "template.yaml").write_text(REBUILD_TEMPLATE)
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "Makefile").write_text("build-SlowFunction:\n\tsleep 300; echo done\n")
+    env = {**os.environ, "SAMLINK_TEST_TOKEN": token}
+    for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
+        env.pop(name, None)
+    root = tmp_path / ".aws-sam" / "build"
+    child = subprocess.Popen(
+        [sys.executable, "-c", REBUILD_CHILD, str(tmp_path / "template.yaml"), str(root)],
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+            b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            for pid in with_token(token)
+            if Path(f"/proc/{pid}/cmdline").exists()
+        ):
+            time.sleep(0.1)
+        assert len(with_token(token)) >= 3  # samlink, the supervisor, make (and its sleep)
+        child.kill()
+        child.wait()
+        assert gone(token, within=5.0) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

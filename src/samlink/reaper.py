@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Sequence
     from types import FrameType
+    from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -274,6 +275,25 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         except OSError:
             proc.kill()
     proc.wait()
+
+
+def run(argv: Sequence[str], **popen: Any) -> subprocess.CompletedProcess[Any]:
+    """`subprocess.run(argv, **popen)`, with the command below a supervisor: when this process
+    ends, whatever signal ends it (SIGKILL too), the command and everything it started end."""
+    import subprocess
+
+    lifeline, hold = os.pipe()
+    supervisor = [sys.executable, "-I", os.path.abspath(__file__), "--lifeline", str(lifeline)]
+    try:
+        proc = subprocess.Popen([*supervisor, "--", *argv], pass_fds=(lifeline,), **popen)
+    finally:
+        os.close(lifeline)
+    try:
+        out, err = proc.communicate()
+    finally:
+        os.close(hold)  # on an exception (Ctrl-C) the supervisor ends the command
+        proc.wait()
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
 
 
 def _run_command(argv: Sequence[str], lifeline: int, remove: Sequence[str], grace: float) -> int:

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from samlink import locks
+from samlink import locks, reaper
 from samlink.build.location import built_template, not_built
 from samlink.build.state import build_state
 from samlink.errors import BuildError
@@ -96,7 +96,8 @@ def _rebuild(resource: Resource, root: Path) -> None:
         env = {**os.environ, "ARTIFACTS_DIR": str(fresh)}
         for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
             env.pop(name, None)
-        result = subprocess.run(
+        # Below a supervisor: a samlink killed mid-rebuild takes make along (issue 11).
+        result = reaper.run(
             [
                 "make",
                 "--makefile",
