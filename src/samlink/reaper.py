@@ -282,6 +282,8 @@ def run(argv: Sequence[str], **popen: Any) -> subprocess.CompletedProcess[Any]:
     ends, whatever signal ends it (SIGKILL too), the command and everything it started end."""
     import subprocess
 
+    if popen.pop("capture_output", False):
+        popen["stdout"] = popen["stderr"] = subprocess.PIPE
     lifeline, hold = os.pipe()
     supervisor = [sys.executable, "-I", os.path.abspath(__file__), "--lifeline", str(lifeline)]
     try:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from samlink import reaper
 from samlink.build import location, state
 from samlink.build.rebuild import changing
 from samlink.build.ship import SYNC_ENV, walk_files
@@ -182,7 +183,8 @@ class Keeper:
         command = [sys.executable, "-m", "samlink", "build", resource.logical_id]
         command += ["--template", str(self.model.path)]
         try:
-            result = subprocess.run(
+            # Below a supervisor: a samlink killed mid-rebuild takes the build along (issue 11).
+            result = reaper.run(
                 command, cwd=resource.code_dir, env=env, capture_output=True, text=True
             )
         except BaseException:
