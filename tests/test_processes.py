@@ -401,3 +401,34 @@ def test_sigkill_of_samlink_during_a_rebuild_ends_make(tmp_path: Path, token: st
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_sigkill_of_samlink_ends_the_docker_paths_sam(tmp_path: Path, token: str) -> None:
+    """`samlink invoke --docker` runs `sam local invoke` below the supervisor. There is no
+    container engine here (only in tests/container), so a stand-in `sam` (a sleeper) is started
+    the way the Docker path starts SAM; SIGKILL of samlink must end it."""
+    sam = tmp_path / "sam"
+    sam.write_text("#!/bin/sh\nsleep 300\n")
+    sam.chmod(0o755)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from samlink.runtime import docker; "
+            "docker.run_sam_local_invoke([sys.argv[1], 'local', 'invoke'])",
+            str(sam),
+        ],
+        env={**os.environ, "SAMLINK_TEST_TOKEN": token},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(with_token(token)) < 4:
+            time.sleep(0.1)
+        assert len(with_token(token)) >= 4  # samlink, the supervisor, sam (sh) and its sleep
+        child.kill()
+        child.wait()
+        assert gone(token, within=5.0) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from samlink import reaper
 from samlink.build import location
 from samlink.errors import UsageError
 from samlink.runtime import report
@@ -269,12 +271,27 @@ def run_sam_local_invoke(
     made here, from the function's `timeout`); a UsageError when the engine could not start a
     container of the function's `architecture`.
     """
+    if shutil.which(argv[0]) is None:
+        raise UsageError(f"cannot run {argv[0]}: not found", "pip install aws-sam-cli")
+    # SAM runs below the supervisor: a samlink killed outright takes it along (issue 11).
+    lifeline, hold = os.pipe()
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot run {argv[0]}: {exc.strerror}", "pip install aws-sam-cli"
-        ) from exc
+        proc = subprocess.Popen(
+            [sys.executable, "-I", reaper.__file__, "--lifeline", str(lifeline), "--", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(lifeline,),
+        )
+    finally:
+        os.close(lifeline)
+    try:
+        return _stream(proc, timeout, architecture)
+    finally:
+        os.close(hold)
+        proc.wait()
+
+
+def _stream(proc: subprocess.Popen[bytes], timeout: int, architecture: str | None) -> int:
     assert proc.stdout is not None and proc.stderr is not None
     out: list[bytes] = []
     err: list[bytes] = []
