@@ -9,13 +9,10 @@ from pathlib import Path
 
 from samlink.commands.invoke import parse_parameter_overrides
 from samlink.errors import UsageError
-from samlink.model.samconfig import command_settings
+from samlink.model.samconfig import ServerOptions, server_options
 from samlink.model.template import Template, load_template
 from samlink.runtime.gateway.app import GatewayServer, Outcome, route_lines
 from samlink.runtime.gateway.routes import Gateway, read_gateway
-
-# SAM config keys (local_start_api) that map onto options of this command.
-_SETTINGS = ("host", "port", "env_vars", "parameter_overrides", "debug_port")
 
 
 def run(
@@ -34,24 +31,14 @@ def run(
 ) -> int:
     """Serve until SIGINT/SIGTERM; `given` names the options typed on the command line (they
     win over the SAM config's local_start_api settings, as in SAM)."""
-    settings = command_settings(template_path.parent, "local_start_api")
-    for key in _SETTINGS:
-        if key in given or key not in settings:
-            continue
-        value = settings[key]
-        if key == "host":
-            host = str(value)
-        elif key == "port":
-            port = _int_setting(key, value)
-        elif key == "env_vars":
-            env_vars = Path(str(value))
-        elif key == "parameter_overrides":
-            items = value if isinstance(value, list) else [value]
-            parameter_overrides = tuple(str(v) for v in items)
-        elif key == "debug_port":
-            debug_port = _int_setting(key, value)
-    if env_vars is not None and not env_vars.is_file():
-        raise UsageError(f"--env-vars file {env_vars} not found", "pass a JSON file")
+    chosen = server_options(
+        template_path.parent,
+        "local_start_api",
+        ServerOptions(host, port, env_vars, parameter_overrides, debug_port),
+        given,
+    )
+    host, port, env_vars = chosen.host, chosen.port, chosen.env_vars
+    parameter_overrides, debug_port = chosen.parameter_overrides, chosen.debug_port
     overrides = parse_parameter_overrides(parameter_overrides)
     template = load_template(template_path)
     gateway = read_gateway(template, overrides)
@@ -155,15 +142,6 @@ async def _reload(server: GatewayServer, template: Template, overrides: dict[str
 
 async def _not_started(function_id: str, payload: bytes) -> Outcome:
     raise RuntimeError("the engine has not started")
-
-
-def _int_setting(key: str, value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        raise UsageError(
-            f"SAM config: local_start_api {key} = {value!r} is not a number", "fix samconfig"
-        ) from None
 
 
 def _log(line: str) -> None:

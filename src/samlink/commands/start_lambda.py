@@ -19,13 +19,11 @@ from aiohttp import web
 
 from samlink.commands.invoke import parse_parameter_overrides
 from samlink.errors import UsageError
-from samlink.model.samconfig import command_settings
+from samlink.model.samconfig import ServerOptions, server_options
 from samlink.runtime import report
 from samlink.runtime.engine import Engine, Result, UnknownFunction
 from samlink.runtime.environment import ACCOUNT_ID, default_region
 
-# SAM config keys (local_start_lambda) that map onto options of this command.
-_SETTINGS = ("host", "port", "env_vars", "parameter_overrides", "debug_port")
 _INVOKE_PATH = "/2015-03-31/functions/{name}/invocations"
 
 
@@ -44,24 +42,14 @@ def run(
 ) -> int:
     """Serve until SIGINT/SIGTERM; `given` names the options typed on the command line (they
     win over the SAM config's local_start_lambda settings, as in SAM)."""
-    settings = command_settings(template_path.parent, "local_start_lambda")
-    for key in _SETTINGS:
-        if key in given or key not in settings:
-            continue
-        value = settings[key]
-        if key == "host":
-            host = str(value)
-        elif key == "port":
-            port = _int_setting(key, value)
-        elif key == "env_vars":
-            env_vars = Path(str(value))
-        elif key == "parameter_overrides":
-            items = value if isinstance(value, list) else [value]
-            parameter_overrides = tuple(str(v) for v in items)
-        elif key == "debug_port":
-            debug_port = _int_setting(key, value)
-    if env_vars is not None and not env_vars.is_file():
-        raise UsageError(f"--env-vars file {env_vars} not found", "pass a JSON file")
+    chosen = server_options(
+        template_path.parent,
+        "local_start_lambda",
+        ServerOptions(host, port, env_vars, parameter_overrides, debug_port),
+        given,
+    )
+    host, port, env_vars = chosen.host, chosen.port, chosen.env_vars
+    parameter_overrides, debug_port = chosen.parameter_overrides, chosen.debug_port
     overrides = parse_parameter_overrides(parameter_overrides)
     engine = Engine(
         template_path,
@@ -208,15 +196,6 @@ def _error(status: int, error_type: str, message: str) -> web.Response:
         "x-amzn-ErrorType": error_type,
     }
     return web.Response(status=status, body=body, headers=dict(headers))
-
-
-def _int_setting(key: str, value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        raise UsageError(
-            f"SAM config: local_start_lambda {key} = {value!r} is not a number", "fix samconfig"
-        ) from None
 
 
 def _log(line: str) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,48 @@ def command_settings(
         if isinstance(parameters, dict):
             settings.update({str(k): v for k, v in parameters.items()})
     return settings
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The options `start-api` and `start-lambda` share with SAM's config sections."""
+
+    host: str
+    port: int
+    env_vars: Path | None
+    parameter_overrides: tuple[str, ...]
+    debug_port: int | None
+
+
+def server_options(
+    project_dir: Path, command: str, typed: ServerOptions, given: frozenset[str]
+) -> ServerOptions:
+    """`typed` with the SAM config's `command` settings (e.g. `local_start_lambda`) applied as SAM
+    applies them: an option typed on the command line (named in `given`) wins."""
+    settings = command_settings(project_dir, command)
+    changes: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in given:
+            continue
+        if key == "host":
+            changes[key] = str(value)
+        elif key in ("port", "debug_port"):
+            changes[key] = _int_setting(command, key, value)
+        elif key == "env_vars":
+            changes[key] = Path(str(value))
+        elif key == "parameter_overrides":
+            items = value if isinstance(value, list) else [value]
+            changes[key] = tuple(str(v) for v in items)
+    chosen = replace(typed, **changes)
+    if chosen.env_vars is not None and not chosen.env_vars.is_file():
+        raise UsageError(f"--env-vars file {chosen.env_vars} not found", "pass a JSON file")
+    return chosen
+
+
+def _int_setting(command: str, key: str, value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise UsageError(
+            f"SAM config: {command} {key} = {value!r} is not a number", "fix samconfig"
+        ) from None
