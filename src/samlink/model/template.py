@@ -111,7 +111,7 @@ class Template:
             if not resource.managed:
                 managed = ", ".join(r.logical_id for r in self.managed()) or "none"
                 raise UsageError(
-                    f"{logical_id} is not a function samlink can build: {resource.reason}",
+                    f"{logical_id} is not a {resource.kind} samlink can build: {resource.reason}",
                     "samlink handles Zip functions and layers on python3.9-python3.14 with local "
                     f"code; leave it out (managed here: {managed})",
                 )
@@ -146,11 +146,18 @@ def add_makefile_build(path: Path, ids: Sequence[str]) -> tuple[str, str]:
     parsed = _parse_file(path)
     template = _build(parsed)
     wanted: dict[str, dict[str, str]] = {}
+    # Layers whose runtime came from a `python3.X` BuildMethod: makefile would lose it, so it
+    # is written down as `CompatibleRuntimes: [python3.X]`.
+    runtimes: dict[str, str] = {}
     for resource in template.select(ids):
         if resource.build_method == "makefile":
             continue
         keys = {"BuildMethod": "makefile"}
         metadata = _metadata(parsed.doc, resource.logical_id)
+        props = _dict(_dict(parsed.doc["Resources"][resource.logical_id]).get("Properties"))
+        if resource.kind == "layer" and "CompatibleRuntimes" not in props:
+            assert resource.runtime is not None  # managed: from the BuildMethod
+            runtimes[resource.logical_id] = resource.runtime
         if (
             resource.kind == "layer"
             and resource.architecture == "arm64"
@@ -162,8 +169,11 @@ def add_makefile_build(path: Path, ids: Sequence[str]) -> tuple[str, str]:
     old = parsed.text
     if not wanted:
         return old, old
-    new = _edit_json(parsed, wanted) if parsed.format == "json" else _edit_yaml(parsed, wanted)
-    _verify(parsed, wanted, new)
+    if parsed.format == "json":
+        new = _edit_json(parsed, wanted, runtimes)
+    else:
+        new = _edit_yaml(parsed, wanted, runtimes)
+    _verify(parsed, wanted, runtimes, new)
     return old, new
 
 
@@ -423,6 +433,12 @@ def _layer(logical_id: str, rtype: str, res: dict[str, Any], ctx: _Context) -> R
     runtimes = [r for r in _list(resolve(props.get("CompatibleRuntimes"))) if isinstance(r, str)]
     pythons = [r for r in runtimes if r.startswith("python")]
     supported = [r for r in pythons if r in SUPPORTED_RUNTIMES]
+    if not runtimes:
+        # `Metadata: BuildMethod: python3.X` builds a layer for that runtime (SAM's usual way).
+        method = _build_method(res)
+        if method is not None and method.startswith("python"):
+            pythons = [method]
+            supported = [method] if method in SUPPORTED_RUNTIMES else []
     runtime = (supported or pythons)[0] if pythons else None
     if not supported:
         if pythons:
@@ -719,13 +735,17 @@ def _cannot_edit(parsed: _Parsed, logical_id: str, why: str) -> UsageError:
     )
 
 
-def _verify(parsed: _Parsed, wanted: dict[str, dict[str, str]], new: str) -> None:
-    """The edited text must mean exactly the old template plus the intended Metadata keys."""
+def _verify(
+    parsed: _Parsed, wanted: dict[str, dict[str, str]], runtimes: Mapping[str, str], new: str
+) -> None:
+    """The edited text must mean exactly the old template plus the intended keys."""
     expected = copy.deepcopy(parsed.doc)
     for logical_id, keys in wanted.items():
         resource = expected["Resources"][logical_id]
         metadata = resource.get("Metadata")
         resource["Metadata"] = {**(metadata if isinstance(metadata, dict) else {}), **keys}
+        if logical_id in runtimes:
+            resource["Properties"]["CompatibleRuntimes"] = [runtimes[logical_id]]
     try:
         actual = _parse_text(parsed.path, new).doc
     except UsageError as err:
@@ -745,7 +765,9 @@ def _eol(text: str) -> str:
     return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
 
 
-def _edit_json(parsed: _Parsed, wanted: dict[str, dict[str, str]]) -> str:
+def _edit_json(
+    parsed: _Parsed, wanted: dict[str, dict[str, str]], runtimes: Mapping[str, str]
+) -> str:
     text = parsed.text
     root, _ = _scan_json(text, len(text) - len(text.lstrip("\ufeff")))
     resources = root.member("Resources") if root else None
@@ -758,6 +780,12 @@ def _edit_json(parsed: _Parsed, wanted: dict[str, dict[str, str]]) -> str:
             if member is None or member.value is None:
                 raise _CannotEdit("it is not an object")
             edits.extend(_json_resource_edits(text, member.value, dict(keys)))
+            if logical_id in runtimes:
+                props = member.value.member("Properties")
+                if props is None or props.value is None:
+                    raise _CannotEdit("its Properties is not an object")
+                added = {"CompatibleRuntimes": [runtimes[logical_id]]}
+                edits.append(_json_add(text, props.value, added))
         except _CannotEdit as err:
             raise _cannot_edit(parsed, logical_id, str(err)) from None
     return _apply(text, edits)
@@ -873,7 +901,9 @@ class _Edit:
     text: str
 
 
-def _edit_yaml(parsed: _Parsed, wanted: dict[str, dict[str, str]]) -> str:
+def _edit_yaml(
+    parsed: _Parsed, wanted: dict[str, dict[str, str]], runtimes: Mapping[str, str]
+) -> str:
     text = parsed.text
     root = YAML(typ="rt").compose(text)
     resources = _child(root, "Resources")
@@ -886,9 +916,27 @@ def _edit_yaml(parsed: _Parsed, wanted: dict[str, dict[str, str]]) -> str:
             continue
         try:
             edits.extend(_resource_edits(text, key, node, wanted[logical_id]))
+            if logical_id in runtimes:
+                edits.append(_compatible_runtimes(text, node, runtimes[logical_id]))
         except _CannotEdit as err:
             raise _cannot_edit(parsed, logical_id, str(err)) from None
     return _apply(text, edits)
+
+
+def _compatible_runtimes(text: str, node: Node, runtime: str) -> _Edit:
+    """`CompatibleRuntimes: [runtime]` as the first key of a resource's Properties."""
+    props = _child(node, "Properties")
+    if not isinstance(props, MappingNode) or not props.value:
+        raise _CannotEdit("its Properties is not a mapping")
+    if props.flow_style:
+        at = props.value[0][0].start_mark.index
+        return _Edit(at, at, f"CompatibleRuntimes: [{runtime}], ")
+    first = props.value[0][0]
+    line = _line_start(text, first.start_mark.index)
+    if text[line : first.start_mark.index].strip():
+        raise _CannotEdit("its Properties keys do not start their lines")
+    col = first.start_mark.column
+    return _Edit(line, line, f"{' ' * col}CompatibleRuntimes: [{runtime}]{_eol(text)}")
 
 
 def _apply(text: str, edits: list[_Edit]) -> str:
