@@ -500,6 +500,18 @@ def _check_link(project_dir: Path, link: links.Link, resources: list[Resource]) 
     reached = links.reaches(link, resources)
     for resource in resources:
         if resource.logical_id in reached:
+            excluded = links.python_excluded(info, resource.runtime)
+            if excluded:
+                found.append(
+                    Diagnosis(
+                        "link-python",
+                        "warn",
+                        f"{name}: {excluded}, which {resource.logical_id} runs",
+                        "link a version of the library that supports the runtime, or change "
+                        "the runtime",
+                        name,
+                    )
+                )
             for conflict in pin_conflicts(info, resource):
                 found.append(
                     Diagnosis(

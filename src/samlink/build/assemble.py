@@ -125,6 +125,13 @@ def build(
     report = BuildReport(resource.logical_id, dest, kind=resource.kind)
     reqs = _read_requirements(resource.code_dir)
     linked = [] if options.release else linked_projects(resource, project_dir, reqs, target)
+    for project in linked:
+        excluded = links.python_excluded(project.info, resource.runtime)
+        if excluded:
+            print(
+                f"samlink: warning: {resource.logical_id}: {excluded}: it may fail to import",
+                file=sys.stderr,
+            )
     for clash in links.import_clashes([project.info for project in linked]):
         origins = {canonicalize_name(p.info.name): p.origin for p in linked}
         both = [canonicalize_name(name) for name in (clash.first, clash.second)]

@@ -62,6 +62,13 @@ def _link(template_path: Path, path: Path, *, name: str | None, functions: tuple
             "(add --function ID to link it anyway)",
             err=True,
         )
+    for resource in resources:
+        excluded = resource.logical_id in reached and links.python_excluded(info, resource.runtime)
+        if excluded:
+            click.echo(
+                f"  warning: {excluded}, which {resource.logical_id} runs: it may fail to import",
+                err=True,
+            )
     if info.unmapped:
         click.echo(
             f"  warning: {len(info.unmapped)} built file(s) have no source to link "

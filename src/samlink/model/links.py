@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
 import json
 import os
@@ -9,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from samlink import atomicfile
@@ -259,3 +261,21 @@ def reaches(link: Link, resources: list[Any]) -> list[str]:
         if link.key in names_in_requirements(resource.code_dir, version, machine):
             found.append(resource.logical_id)
     return found
+
+
+def python_excluded(info: ProjectInfo, runtime: str | None) -> str | None:
+    """Why the project's `Requires-Python` excludes `runtime` (e.g. python3.12), else None."""
+    if runtime is None or not runtime.startswith("python"):
+        return None
+    declared = email.parser.HeaderParser().parsestr(info.metadata).get("Requires-Python")
+    if not declared:
+        return None
+    try:
+        spec = SpecifierSet(str(declared))
+    except InvalidSpecifier:
+        return None
+    version = runtime.removeprefix("python")
+    # Lambda runs some patch release of the runtime's version: any of them will do.
+    if any(spec.contains(f"{version}.{patch}", prereleases=True) for patch in range(100)):
+        return None
+    return f"{info.name} {info.version} requires Python {spec}, not {version} ({runtime})"
