@@ -95,6 +95,7 @@ class BuildReport:
     seconds: float = 0.0
     root: Path | None = None  # the project root (ship.project_root)
     kind: str = "function"  # or "layer"
+    warnings: list[str] = field(default_factory=list)  # said in the summary, replays included
 
 
 def build(
@@ -128,10 +129,9 @@ def build(
     for project in linked:
         excluded = links.python_excluded(project.info, resource.runtime)
         if excluded:
-            print(
-                f"samlink: warning: {resource.logical_id}: {excluded}: it may fail to import",
-                file=sys.stderr,
-            )
+            # In the summary, on stdout: SAM shows make's stdout, its stderr only on a failure,
+            # and a replayed build prints its plan's summary again.
+            report.warnings.append(f"{resource.logical_id}: {excluded}: it may fail to import")
     for clash in links.import_clashes([project.info for project in linked]):
         origins = {canonicalize_name(p.info.name): p.origin for p in linked}
         both = [canonicalize_name(name) for name in (clash.first, clash.second)]
@@ -503,6 +503,7 @@ def summary_data(report: BuildReport, code_dir: Path, *, release: bool) -> dict[
         "linked": [(p.info.name, str(p.info.root), p.origin) for p in report.linked],
         "materialized": list(report.materialized),
         "root": str(report.root) if report.root else None,
+        "warnings": list(report.warnings),
     }
 
 

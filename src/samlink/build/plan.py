@@ -296,7 +296,9 @@ def render_summary(name: str, summary: Mapping[str, Any], *, mode: str) -> str:
     materialized. `mode` is "dev", "release" or "sync" (a dev build that `samlink sync` uploads
     as files).
     """
-    lines = [f"samlink: {name}: {summary['files']} dependency files in {summary['seconds']:.2f}s"]
+    lines = [f"samlink: warning: {text}" for text in summary.get("warnings", ())]
+    files, seconds = summary["files"], summary["seconds"]
+    lines.append(f"samlink: {name}: {files} dependency files in {seconds:.2f}s")
     if mode == "release":
         lines.append(f"samlink: {name}: RELEASE build, real files only")
         return "\n".join(lines)
