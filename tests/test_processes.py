@@ -432,3 +432,46 @@ def test_sigkill_of_samlink_ends_the_docker_paths_sam(tmp_path: Path, token: str
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_sigkill_of_samlink_watch_ends_its_full_sam_build(tmp_path: Path, token: str) -> None:
+    """`samlink watch`'s full `sam build` runs below the supervisor. A stand-in `sam` first on
+    PATH (a script that sleeps, so the first full build is slow) stands for SAM; SIGKILL of
+    samlink mid-build must end it and its sleep."""
+    project = tmp_path / "project"
+    (project / "fn").mkdir(parents=True)
+    (project / "fn" / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (project / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n"
+        "    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn/\n"
+        "      Handler: app.handler\n      Runtime: python3.12\n"
+    )
+    stand_in = tmp_path / "bin"
+    stand_in.mkdir()
+    (stand_in / "sam").write_text("#!/bin/sh\nsleep 300\n")
+    (stand_in / "sam").chmod(0o755)
+    env = {**os.environ, "SAMLINK_TEST_TOKEN": token}
+    env["PATH"] = f"{stand_in}{os.pathsep}{BIN}{os.pathsep}{env['PATH']}"
+    child = subprocess.Popen(
+        [str(BIN / "samlink"), "watch"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            for pid in with_token(token)
+            if Path(f"/proc/{pid}/cmdline").exists()
+        ):
+            time.sleep(0.1)
+        assert len(with_token(token)) >= 3  # samlink, sam (sh) and its sleep
+        child.kill()
+        child.wait()
+        assert gone(token, within=5.0) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

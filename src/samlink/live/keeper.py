@@ -211,14 +211,25 @@ class Keeper:
         env = {k: v for k, v in os.environ.items() if k != SYNC_ENV}
         self.console.say(f"sam build: {why}")
         started = time.monotonic()
-        proc = subprocess.Popen(
-            command,
-            cwd=self.model.path.parent,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        # Below a supervisor (samlink/reaper.py): it ends sam and all it started when samlink
+        # goes, SIGKILL too, as it learns from its lifeline, a pipe only this process writes to.
+        lifeline, hold = os.pipe()
+        supervisor = [sys.executable, "-I", str(Path(reaper.__file__)), "--lifeline"]
+        try:
+            proc = subprocess.Popen(
+                [*supervisor, str(lifeline), "--", *command],
+                cwd=self.model.path.parent,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(lifeline,),
+            )
+        except BaseException:
+            os.close(hold)
+            raise
+        finally:
+            os.close(lifeline)
         assert proc.stdout is not None
         try:
             for raw in iter(proc.stdout.readline, b""):
@@ -226,10 +237,13 @@ class Keeper:
             code = proc.wait()
         except BaseException:
             # Ctrl-C reached sam too (same process group); wait for it, then drop its half.
+            # Closing the lifeline (below) ends whatever is still there.
             with contextlib.suppress(Exception):
                 proc.wait(timeout=30)
             _remove(staging)
             raise
+        finally:
+            os.close(hold)
         if code != 0:
             _remove(staging)
             self.console.say(f"sam build failed ({code}); the last good build stays")
