@@ -129,3 +129,65 @@ def test_fallback_installs_for_lambda_and_copies_code(tmp_path: Path) -> None:
     assert not (artifacts / "tests").exists()
     assert not (artifacts / "Makefile").exists()
     assert not (artifacts / "requirements.txt").exists()
+
+
+def test_fallback_refuses_a_symlink_out_of_the_project_copies_one_inside(tmp_path: Path) -> None:
+    """The plain-pip fallback copies the code dir keeping symlinks, which SAM's zip follows: a
+    link whose target is outside where `sam build` runs ($(PWD)) is refused with one line naming
+    it (at the top of the code dir or inside a copied folder); a link within the project is
+    copied as before."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("secret\n")
+    project = tmp_path / "project"
+    code = project / "fn"
+    (project / "shared").mkdir(parents=True)
+    (project / "shared" / "util.py").write_text("X = 1\n")
+    (project / "shared" / "key").symlink_to(home / ".ssh" / "id_rsa")
+    code.mkdir()
+    (code / "app.py").write_text("X = 1\n")
+    (code / "shared").symlink_to("../shared")
+    (code / "Makefile").write_text(makefile.render("", [SPEC]))
+    env = {
+        **os.environ,
+        "SAMLINK": "samlink-not-installed",
+        "SAMLINK_PYTHON": sys.executable,
+        "PWD": str(project),  # SAM runs from the project root; make reads $(PWD) from it
+    }
+    for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
+        env.pop(name, None)
+
+    def make(artifacts: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "--makefile", str(code / "Makefile"), "build-Fn"],
+            cwd=code,
+            env={**env, "ARTIFACTS_DIR": str(artifacts)},
+            capture_output=True,
+            text=True,
+        )
+
+    # A link inside a folder the copy would take (shared/key -> ~/.ssh/id_rsa).
+    inner = make(tmp_path / "a1")
+    assert inner.returncode != 0
+    refusals = [line for line in inner.stderr.splitlines() if "refusing" in line]
+    assert refusals == [
+        f"samlink: refusing to copy shared/key: a symlink that leads outside {project}"
+    ]
+    (project / "shared" / "key").unlink()
+
+    # A link at the top of the code dir (ssh_link -> ~/.ssh).
+    (code / "ssh_link").symlink_to(home / ".ssh")
+    top = make(tmp_path / "a2")
+    assert top.returncode != 0
+    refusals = [line for line in top.stderr.splitlines() if "refusing" in line]
+    assert refusals == [
+        f"samlink: refusing to copy ssh_link: a symlink that leads outside {project}"
+    ]
+    assert not (tmp_path / "a2" / "ssh_link").exists()
+    (code / "ssh_link").unlink()
+
+    # Links that stay inside the project are copied as today.
+    fine = make(tmp_path / "a3")
+    assert fine.returncode == 0, fine.stderr
+    assert (tmp_path / "a3" / "app.py").is_file()
+    assert os.readlink(tmp_path / "a3" / "shared") == "../shared"  # kept a link, as today

@@ -94,10 +94,29 @@ def target_block(spec: TargetSpec) -> str:
         # pip's console scripts name this machine's interpreter: they never ship (nor in SAM's).
         f'\t    rm -rf "{dest}/bin"; \\',
         "\t  fi; \\",
+        # A symlink that leads out of where `sam build` runs is refused: SAM's zip follows it.
+        # Plain POSIX sh (no realpath on old macOS): follow the links, then `cd -P`/`pwd -P`.
+        '\t  root=$$(cd -P "$(PWD)" 2>/dev/null && pwd -P) || root=$$(pwd -P); \\',
+        "\t  samlink_out() { sp=$$1; sn=0; \\",
+        '\t    while [ -h "$$sp" ] && [ $$sn -lt 40 ]; do sl=$$(readlink "$$sp"); \\',
+        '\t      case "$$sl" in /*) sp=$$sl ;; *) sp=$$(dirname "$$sp")/$$sl ;; esac;'
+        " sn=$$((sn+1)); \\",
+        "\t    done; \\",
+        '\t    if [ -d "$$sp" ]; then sr=$$(cd -P "$$sp" 2>/dev/null && pwd -P) || return 0; \\',
+        '\t    else sr=$$(cd -P "$$(dirname "$$sp")" 2>/dev/null && pwd -P) || return 0;'
+        ' sr=$$sr/$$(basename "$$sp"); fi; \\',
+        '\t    case "$$sr/" in "$$root"/*) return 1 ;; esac; return 0; }; \\',
         "\t  for f in *; do \\",
         f'\t    case "$$f" in {FALLBACK_SKIP}) continue ;; esac; \\',
         '\t    if [ -f "$$f/pyproject.toml" ] || [ -f "$$f/setup.py" ]'
         ' || [ -f "$$f/pyvenv.cfg" ]; then continue; fi; \\',
+        '\t    if [ -h "$$f" ] && samlink_out "$$f"; then'
+        ' echo "samlink: refusing to copy $$f: a symlink that leads outside $$root" >&2;'
+        " exit 1; fi; \\",
+        '\t    if [ -d "$$f" ]; then find "$$f/" -type l | while IFS= read -r l; do'
+        ' if samlink_out "$$l"; then'
+        ' echo "samlink: refusing to copy $$l: a symlink that leads outside $$root" >&2;'
+        " exit 1; fi; done || exit 1; fi; \\",
         f'\t    cp -R "$$f" "{dest}/" || exit 1; \\',
         "\t  done; \\",
         "\tfi",
