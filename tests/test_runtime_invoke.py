@@ -469,6 +469,22 @@ def test_cross_architecture_refused_only_with_compiled_code(project: Project) ->
     assert "_speedups" in str(info.value)
 
 
+def test_cross_architecture_without_compiled_code_says_so_once(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15: an arm64 build on an x86_64 host (or the other way) runs, but not silently."""
+    host = _host_arch()
+    other = "x86_64" if host == "arm64" else "arm64"
+    assert run(project.spec(architecture=other))[0] == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "this machine is" in line]
+    assert said == [
+        f"samlink: this function is {other}, this machine is {host}: it runs here on {host} "
+        "(its build holds no compiled code); only --docker runs it as Lambda would"
+    ]
+    assert run(project.spec(architecture=host))[0] == 0
+    assert "this machine is" not in capsys.readouterr().err
+
+
 def test_not_built_is_a_usage_error(project: Project) -> None:
     with pytest.raises(UsageError, match="is not built"):
         run(project.spec(code_dir=project.root / "nope"))

@@ -98,7 +98,11 @@ def prepare(spec: InvokeSpec, isolation: str = "auto") -> Prepared:
     mode = _isolation(isolation)
     version = runtime_version(spec.runtime)
     _check_built(spec)
-    check_architecture(spec.architecture, host_architecture(), [spec.code_dir, *spec.layer_dirs])
+    cross = check_architecture(
+        spec.architecture, host_architecture(), [spec.code_dir, *spec.layer_dirs]
+    )
+    if cross:
+        _log(cross + "\n")
     interpreter, warning = choose_interpreter(version)
     if warning:
         _log(warning + "\n")
@@ -123,10 +127,11 @@ def host_architecture() -> str:
     return _MACHINES.get(machine, machine)
 
 
-def check_architecture(wanted: str, host: str, roots: Iterable[Path]) -> None:
-    """Refuse a cross-architecture run when the build holds compiled code that could not load."""
+def check_architecture(wanted: str, host: str, roots: Iterable[Path]) -> str | None:
+    """Refuse a cross-architecture run when the build holds compiled code that could not load;
+    else, for a cross-architecture run, the warning to print that it runs on this machine's."""
     if wanted == host:
-        return
+        return None
     found = find_compiled_extension(roots)
     if found is not None:
         raise UsageError(
@@ -135,6 +140,10 @@ def check_architecture(wanted: str, host: str, roots: Iterable[Path]) -> None:
             f"run it with --docker (an engine with {wanted} emulation), or set Architectures: "
             f"[{host}] while testing locally",
         )
+    return (
+        f"samlink: this function is {wanted}, this machine is {host}: it runs here on {host} "
+        "(its build holds no compiled code); only --docker runs it as Lambda would"
+    )
 
 
 def find_compiled_extension(roots: Iterable[Path]) -> Path | None:
