@@ -284,61 +284,73 @@ def invoke(
     )
 
 
-@cli.command("start-lambda")
-@template_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", "-p", type=int, default=3001, show_default=True, help="Port to serve.")
-@click.option("--env-vars", type=click.Path(path_type=Path), help="Environment overrides (JSON).")
-@click.option("--parameter-overrides", multiple=True, help="Key=Value template parameters.")
-@click.option("--no-build", is_flag=True, help="Do not rebuild stale functions first.")
-@click.option(
-    "--max-concurrency",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Warm environments per function (ReservedConcurrentExecutions caps it).",
-)
-@click.option(
-    "--debug-port",
-    "-d",
-    type=click.IntRange(min=1, max=65535),
-    help="Run functions under debugpy listening here (waits for the client).",
-)
-@build_dir_option
-@click.pass_context
-def start_lambda(
-    ctx: click.Context,
-    template: Path,
-    host: str,
-    port: int,
-    env_vars: Path | None,
-    parameter_overrides: tuple[str, ...],
-    no_build: bool,
-    max_concurrency: int,
-    debug_port: int | None,
-    build_dir: Path | None,
-) -> None:
-    """The Lambda Invoke API (boto3 endpoint_url) over warm, live environments."""
+def server_options(default_port: int, port_help: str) -> Callable[[F], F]:
+    """The options `start-lambda` and `start-api` share (SAM's local_start_* ones)."""
+
+    def apply(func: F) -> F:
+        for option in reversed(
+            [
+                template_option,
+                click.option(
+                    "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
+                ),
+                click.option(
+                    "--port",
+                    "-p",
+                    type=int,
+                    default=default_port,
+                    show_default=True,
+                    help=port_help,
+                ),
+                click.option(
+                    "--env-vars",
+                    type=click.Path(path_type=Path),
+                    help="Environment overrides (JSON).",
+                ),
+                click.option(
+                    "--parameter-overrides", multiple=True, help="Key=Value template parameters."
+                ),
+                click.option(
+                    "--no-build", is_flag=True, help="Do not rebuild stale functions first."
+                ),
+                click.option(
+                    "--max-concurrency",
+                    type=click.IntRange(min=1),
+                    default=4,
+                    show_default=True,
+                    help="Warm environments per function (ReservedConcurrentExecutions caps it).",
+                ),
+                click.option(
+                    "--debug-port",
+                    "-d",
+                    type=click.IntRange(min=1, max=65535),
+                    help="Run functions under debugpy listening here (waits for the client).",
+                ),
+                build_dir_option,
+            ]
+        ):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def typed_on_command_line(ctx: click.Context) -> frozenset[str]:
+    """The options the user typed (they win over the SAM config's settings, as in SAM)."""
     from click.core import ParameterSource
 
+    typed = ParameterSource.COMMANDLINE
+    return frozenset(name for name in ctx.params if ctx.get_parameter_source(name) is typed)
+
+
+@cli.command("start-lambda")
+@server_options(3001, "Port to serve.")
+@click.pass_context
+def start_lambda(ctx: click.Context, /, template: Path, **options: Any) -> None:
+    """The Lambda Invoke API (boto3 endpoint_url) over warm, live environments."""
     from samlink.commands import start_lambda as command
 
-    typed = ParameterSource.COMMANDLINE
-    given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) is typed)
-    sys.exit(
-        command.run(
-            template,
-            host=host,
-            port=port,
-            env_vars=env_vars,
-            parameter_overrides=parameter_overrides,
-            no_build=no_build,
-            max_concurrency=max_concurrency,
-            debug_port=debug_port,
-            build_dir=build_dir,
-            given=given,
-        )
-    )
+    sys.exit(command.run(template, **options, given=typed_on_command_line(ctx)))
 
 
 @cli.command()
@@ -426,71 +438,18 @@ def watch(template: Path, build_dir: Path | None, sam_build_args: tuple[str, ...
 
 
 @cli.command("start-api")
-@template_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", "-p", type=int, default=3000, show_default=True, help="Port of the APIs.")
-@click.option("--env-vars", type=click.Path(path_type=Path), help="Environment overrides (JSON).")
-@click.option("--parameter-overrides", multiple=True, help="Key=Value template parameters.")
-@click.option("--no-build", is_flag=True, help="Do not rebuild stale functions first.")
-@click.option(
-    "--max-concurrency",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Warm environments per function (ReservedConcurrentExecutions caps it).",
-)
+@server_options(3000, "Port of the APIs.")
 @click.option(
     "--function-url-port",
     type=click.IntRange(min=1, max=65535),
     help="First port for function URLs, one each, consecutive (default: free ports).",
 )
-@click.option(
-    "--debug-port",
-    "-d",
-    type=click.IntRange(min=1, max=65535),
-    help="Run functions under debugpy listening here (waits for the client).",
-)
-@click.option(
-    "--build-dir",
-    type=click.Path(path_type=Path),
-    help="SAM build dir (default: .aws-sam/build under the current directory, as SAM).",
-)
 @click.pass_context
-def start_api(
-    ctx: click.Context,
-    template: Path,
-    host: str,
-    port: int,
-    env_vars: Path | None,
-    parameter_overrides: tuple[str, ...],
-    no_build: bool,
-    max_concurrency: int,
-    function_url_port: int | None,
-    debug_port: int | None,
-    build_dir: Path | None,
-) -> None:
+def start_api(ctx: click.Context, /, template: Path, **options: Any) -> None:
     """Local API Gateway (REST, HTTP API) and function URLs over warm, live environments."""
-    from click.core import ParameterSource
-
     from samlink.commands import start_api as command
 
-    typed = ParameterSource.COMMANDLINE
-    given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) is typed)
-    sys.exit(
-        command.run(
-            template,
-            host=host,
-            port=port,
-            env_vars=env_vars,
-            parameter_overrides=parameter_overrides,
-            no_build=no_build,
-            max_concurrency=max_concurrency,
-            function_url_port=function_url_port,
-            debug_port=debug_port,
-            build_dir=build_dir,
-            given=given,
-        )
-    )
+    sys.exit(command.run(template, **options, given=typed_on_command_line(ctx)))
 
 
 def main() -> None:
