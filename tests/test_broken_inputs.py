@@ -50,7 +50,11 @@ COMMANDS: dict[str, list[str]] = {
     "cache clear": ["cache", "clear"],
     "sync": ["sync", "--stack-name", "dev"],
     "watch": ["watch"],
+    # The servers run only in cases that must stop them before they serve (they would not end).
+    "start-api": ["start-api", "--port", "0"],
+    "start-lambda": ["start-lambda", "--port", "0"],
 }
+SERVERS = frozenset({"start-api", "start-lambda"})
 # Commands whose exit 1 is a report (findings, SAM's own exit) rather than a one-line error.
 REPORTS = {"check", "doctor", "sync", "watch", "invoke"}
 
@@ -196,7 +200,7 @@ EXTRA = {
     "init Nope": ["init", "Nope"],
     "link --function Nope": ["link", "sam-sync-test-upstream", "--function", "Nope"],
 }
-ALL = frozenset(COMMANDS)
+ALL = frozenset(COMMANDS) - SERVERS
 NO_WATCH = ALL - {"watch"}
 TEMPLATE_READERS = frozenset({"init", "link", "status", "build", "invoke", "sync", "watch"})
 # `invoke --no-build` may stop first at "not built", which is right too. `watch` says what is
@@ -206,9 +210,9 @@ CASES = [
     Case(
         "samconfig.toml with a duplicate key",
         _dup_key,
-        refuse=frozenset({"init"}),
+        refuse=frozenset({"init"}) | SERVERS,
         fail=frozenset({"check", "doctor"}),
-        only=NO_WATCH,
+        only=NO_WATCH | SERVERS,
         must_say="samconfig.toml",
     ),
     Case(
@@ -302,8 +306,9 @@ CASES = [
     Case(
         "a template that is not YAML",
         _not_yaml,
-        refuse=TEMPLATE_READERS,
+        refuse=TEMPLATE_READERS | SERVERS,
         fail=frozenset({"check", "doctor"}),
+        only=ALL | SERVERS,
         must_say="template.yaml",
     ),
     Case(
