@@ -1,0 +1,148 @@
+"""Which input declares a code dir's dependencies, read as one answer for a Lambda target.
+
+`requirements.txt` wins where present (as today, and as SAM's builders read it first); otherwise
+the code dir's `pyproject.toml` with its lock: `uv.lock` in the code dir or at the root of the uv
+workspace that holds it, or `poetry.lock` next to the pyproject. A lock's pins become requirement
+lines (the lock file as their file, hashes set, markers kept, only the ones that hold for the
+target) and its local sources path lines, so the build treats them like a requirements file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import Requirement
+
+from samlink.build import uv_export
+from samlink.errors import UsageError
+from samlink.model import requirements
+from samlink.model.locked import LockExport
+from samlink.model.project import _loads as _toml_loads
+from samlink.model.project import _TOMLError
+from samlink.model.requirements import Line, RequirementsFile
+from samlink.model.target import Target
+
+KINDS = ("requirements", "uv", "poetry", "none")
+
+
+@dataclass(frozen=True)
+class Declared:
+    kind: str  # "requirements" | "uv" | "poetry" | "none"
+    source: Path | None  # the requirements.txt or pyproject.toml read
+    # For locks: the locked pins as lines (Line.file = the lock file, hashes set, markers kept);
+    # local sources as path lines (Line.path set).
+    requirements: RequirementsFile
+    export: LockExport | None  # for "uv" / "poetry"
+
+    @property
+    def lock(self) -> Path | None:
+        return self.export.lock if self.export else None
+
+    def describe(self) -> str:
+        """Where a dependency declared by this input comes from, for status and summaries."""
+        if self.kind == "uv":
+            return "pyproject.toml (uv)"
+        if self.kind == "poetry":
+            return "pyproject.toml (Poetry)"
+        return self.kind
+
+
+def read(code_dir: Path, target: Target) -> Declared:
+    """The dependencies `code_dir` declares, for `target`."""
+    path = code_dir / "requirements.txt"
+    if path.is_file():
+        return Declared("requirements", path, requirements.parse(path), None)
+    pyproject = code_dir / "pyproject.toml"
+    if not pyproject.is_file():
+        return Declared("none", None, RequirementsFile(), None)
+    data = _read_toml(pyproject)
+    lock = code_dir / uv_export.LOCK
+    poetry_lock = code_dir / "poetry.lock"
+    if lock.is_file() or not poetry_lock.is_file():
+        found = uv_export.find_lock(code_dir)
+        if found is not None:
+            export = uv_export.export(code_dir, found)
+            return Declared("uv", pyproject, _as_requirements(export, target), export)
+    if poetry_lock.is_file():
+        from samlink.model import poetry_lock as poetry  # type: ignore[attr-defined,unused-ignore]
+
+        export = poetry.export(pyproject, poetry_lock, target)
+        return Declared("poetry", pyproject, _as_requirements(export, target), export)
+    if _declares_dependencies(data):
+        raise UsageError(
+            f"{pyproject} declares dependencies but has no lock (uv.lock or poetry.lock)",
+            "run `uv lock` (or `poetry lock`) there, or list them in requirements.txt",
+        )
+    return Declared("none", pyproject, RequirementsFile(), None)
+
+
+def lock_problem(declared: Declared) -> str | None:
+    """One line when the lock no longer satisfies the pyproject files, else None."""
+    export = declared.export
+    if export is None:
+        return None
+    if declared.kind == "uv":
+        return uv_export.stale(export.pyproject.parent, export.lock)
+    if declared.kind == "poetry":
+        from samlink.model import poetry_lock as poetry  # type: ignore[attr-defined,unused-ignore]
+
+        problem: str | None = poetry.stale(export.pyproject, export.lock)
+        return problem
+    return None
+
+
+def _as_requirements(export: LockExport, target: Target) -> RequirementsFile:
+    env = requirements.target_environment(target.python_version, target.machine)
+    lines: list[Line] = []
+    for number, package in enumerate(export.packages, start=1):
+        try:
+            marker = Marker(package.marker) if package.marker else None
+        except InvalidMarker:
+            raise UsageError(
+                f"{export.lock}: {package.name} has a marker samlink cannot read: "
+                f"{package.marker!r}",
+                "lock again with a current uv or Poetry",
+            ) from None
+        if not requirements.applies(marker, env, frozenset()):
+            continue
+        text = package.requirement_line()
+        lines.append(
+            Line(export.lock, number, text, requirement=Requirement(text), hashes=package.hashes)
+        )
+    start = len(export.packages) + 1
+    for number, source in enumerate(export.local_sources, start=start):
+        text = f"-e {source.path}" if source.editable else str(source.path)
+        lines.append(
+            Line(
+                export.lock,
+                number,
+                text,
+                requirement=Requirement(source.name),
+                path=source.path,
+                editable=source.editable,
+            )
+        )
+    extra = uv_export.indexes(export.lock) if export.tool == "uv" else ()
+    return RequirementsFile(
+        files=tuple(dict.fromkeys((export.lock, *export.inputs))),
+        lines=tuple(lines),
+        extra_index_urls=extra,
+    )
+
+
+def _declares_dependencies(data: dict[str, Any]) -> bool:
+    project = data.get("project", {})
+    poetry = data.get("tool", {}).get("poetry", {})
+    poetry_deps = {k for k in poetry.get("dependencies", {}) if k.lower() != "python"}
+    return bool(project.get("dependencies")) or bool(poetry_deps)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return _toml_loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, _TOMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{path}: cannot read it ({reason})", "fix the TOML") from None
