@@ -26,7 +26,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from samlink import __version__, atomicfile
-from samlink.build import installer, ship, store, tree
+from samlink.build import installer, ship, store, tree, wheel_file
 from samlink.build import plan as plans
 from samlink.build.installer import (
     IndexOptions,
@@ -267,6 +267,10 @@ def install_spec(
         assert line.requirement is not None
         if canonicalize_name(line.requirement.name) in linked_names:
             continue
+        if line.wheel is not None and requirements.applies(
+            line.requirement.marker, env, frozenset()
+        ):
+            wheel_file.check(line, target)  # tags and --hash, before anything is installed
         text = requirements.normalized(line.requirement)
         lines.add(text)
         if line.hashes:
@@ -573,6 +577,7 @@ def _stamp_inputs(
         ("f", str(links.state_dir(project_dir) / "links.json")),
         ("f", str(code_dir / "requirements.txt")),
         *[("f", str(p)) for p in reqs.files],
+        *[("f", str(line.wheel)) for line in reqs.lines if line.wheel is not None],
         ("d", str(code_dir)),  # a new top-level file is a new link
         ("r", str(code_dir)),  # links point into the real code dir
     ]

@@ -42,6 +42,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from samlink.build import wheel_file
 from samlink.build.installer import IndexOptions, Installer, InstallSpec, install
 from samlink.build.ship import is_installer_script
 from samlink.build.tree import make_dir
@@ -134,7 +135,7 @@ class Store:
         """sha256 over everything that changes the installed tree (no network, no subprocess)."""
         document: dict[str, Any] = {
             "format": FORMAT,
-            "requirements": sorted({_canonical_requirement(r) for r in spec.requirements}),
+            "requirements": sorted({_key_requirement(r) for r in spec.requirements}),
             "constraints": sorted({_canonical_requirement(c) for c in spec.constraints}),
             "index": _index_record(spec.index),
             # A new wheel dropped into a find-links folder, or an edit of a local project,
@@ -152,7 +153,7 @@ class Store:
             # The right and the wrong hash never share an entry. Only in hash mode, so the keys
             # of every other entry stay what they were.
             document["hashes"] = {
-                _canonical_requirement(line): sorted(values) for line, values in spec.hashes
+                _key_requirement(line): sorted(values) for line, values in spec.hashes
             }
             document["require_hashes"] = spec.require_hashes
         text = json.dumps(document, sort_keys=True, separators=(",", ":"))
@@ -632,6 +633,19 @@ def _canonical_requirement(line: str) -> str:
     return _redact(out)
 
 
+def _key_requirement(line: str) -> str:
+    """A requirement as the store key takes it: a local wheel file by its name and content."""
+    wheel = wheel_file.path_of(line)
+    if wheel is None:
+        return _canonical_requirement(line)
+    try:
+        req = Requirement(line.strip())
+    except InvalidRequirement:
+        return wheel_file.content_key(wheel)
+    out = f"{canonicalize_name(req.name)} @ {wheel_file.content_key(wheel)}"
+    return out + (f"; {req.marker}" if req.marker else "")
+
+
 def _redact(text: str) -> str:
     """Drop credentials from URLs: they rotate (CodeArtifact tokens) and must not be stored."""
     return _USERINFO.sub("://***@", text)
@@ -687,8 +701,8 @@ def _local_paths(spec: InstallSpec) -> list[str]:
             url = text
         if url.startswith("file:"):
             url = url.removeprefix("file://").removeprefix("file:")
-        if url.startswith("/"):
-            paths.append(url)
+        if url.startswith("/") and wheel_file.path_of(text) is None:
+            paths.append(url)  # a wheel file is keyed by its content (_key_requirement)
     return sorted(set(paths))
 
 

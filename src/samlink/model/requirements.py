@@ -16,7 +16,7 @@ from pathlib import Path
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from samlink.errors import UsageError
 
@@ -59,6 +59,9 @@ class Line:
     path: Path | None = None  # a local project: `-e ./lib`, `./lib`, `name @ file:///...`
     editable: bool = False
     hashes: tuple[str, ...] = ()  # "sha256:<hex>" from the line's --hash options
+    # A wheel file (`./wheels/x.whl`, `name @ file:///.../x.whl`): a third-party input, as pip
+    # takes it. `requirement` is then `name @ file:///abs/x.whl` and `path` is None.
+    wheel: Path | None = None
 
     @property
     def where(self) -> str:
@@ -266,7 +269,9 @@ class _State:
         spec = spec.strip()
         hashes = _hashes(where, options[0] if options else "")
         if _looks_like_path(spec):
-            self.add_local(path, lineno, line, spec, editable=False, constraint=constraint)
+            self.add_local(
+                path, lineno, line, spec, editable=False, constraint=constraint, hashes=hashes
+            )
             return
         try:
             requirement = Requirement(spec)
@@ -278,15 +283,43 @@ class _State:
             ) from None
         if requirement.url and requirement.url.startswith("file:"):
             local = _file_url_path(requirement.url, path.parent)
-            entry = Line(path, lineno, line, requirement=requirement, path=local, hashes=hashes)
+            if _is_wheel(local):
+                wheel = _wheel_line(where, line, local, requirement)
+                entry = Line(path, lineno, line, requirement=wheel, hashes=hashes, wheel=local)
+            else:
+                entry = Line(path, lineno, line, requirement=requirement, path=local, hashes=hashes)
         else:
             entry = Line(path, lineno, line, requirement=requirement, hashes=hashes)
         (self.constraints if constraint else self.lines).append(entry)
 
     def add_local(
-        self, path: Path, lineno: int, line: str, value: str, *, editable: bool, constraint: bool
+        self,
+        path: Path,
+        lineno: int,
+        line: str,
+        value: str,
+        *,
+        editable: bool,
+        constraint: bool,
+        hashes: tuple[str, ...] = (),
     ) -> None:
         where = f"{path}:{lineno}"
+        if _is_wheel(Path(_location(value))) and not constraint:
+            if editable:
+                raise UsageError(
+                    f"{where}: -e names a wheel file ({value})",
+                    "drop the -e: a wheel installs as it is (pip refuses it too)",
+                )
+            location = _location(value)
+            if location.startswith("file:"):
+                local = _file_url_path(location, path.parent)
+            else:
+                local = _local(path.parent, location)
+            wheel = _wheel_line(where, line, local, None)
+            self.lines.append(
+                Line(path, lineno, line, requirement=wheel, hashes=hashes, wheel=local)
+            )
+            return
         if constraint:
             raise UsageError(
                 f"{where}: a constraints file cannot name a local project",
@@ -361,6 +394,47 @@ def _split_option(word: str) -> tuple[str, str | None]:
     if len(word) > 2 and word[:2] in ("-r", "-c", "-e", "-i", "-f"):
         return word[:2], word[2:]
     return word, None
+
+
+def _location(value: str) -> str:
+    """A path line's file part, minus `#fragment` and `; marker`."""
+    return value.partition("#")[0].partition(";")[0].strip()
+
+
+def _is_wheel(path: Path) -> bool:
+    # As pip: a local file whose name ends in .whl is a wheel (a folder never is).
+    return path.name.lower().endswith(".whl") and not path.is_dir()
+
+
+def _wheel_line(where: str, line: str, wheel: Path, named: Requirement | None) -> Requirement:
+    """`name @ file:///abs/x.whl` (with the line's marker) for a wheel file line."""
+    try:
+        name = parse_wheel_filename(wheel.name)[0]
+    except InvalidWheelFilename as exc:
+        raise UsageError(
+            f"{where}: {wheel.name} is not a valid wheel file name ({exc})",
+            "name it as pip builds it: NAME-VERSION-PYTAG-ABITAG-PLATFORM.whl",
+        ) from None
+    if named is not None and canonicalize_name(named.name) != name:
+        raise UsageError(
+            f"{where}: the line names {named.name} but {wheel.name} is {name}",
+            f"write `{name} @ {wheel.as_uri()}` or point the line at the right wheel",
+        )
+    if not wheel.is_file():
+        raise UsageError(
+            f"{where}: wheel file {wheel} not found",
+            "fix the path; it is relative to the requirements file's folder",
+        )
+    requirement = Requirement(f"{name} @ {wheel.as_uri()}")
+    requirement.marker = named.marker if named is not None else _marker(line)
+    return requirement
+
+
+def _marker(line: str) -> Marker | None:
+    """The `; marker` of a plain path line (`./x.whl ; python_version >= "3.10"`)."""
+    _, sep, rest = line.partition(";")
+    text = re.split(r"\s+(?=--?[a-zA-Z])", rest, maxsplit=1)[0].strip()
+    return Marker(text) if sep and text else None
 
 
 def _looks_like_path(spec: str) -> bool:
