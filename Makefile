@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 SAM_CLI_VERSION ?= 1.170.0
+# Poetry, for the tests of poetry.lock projects: a venv of its own linked into $(VENV)/bin,
+# never one of samlink's dependencies.
 POETRY_VERSION ?= 2.5.1
 POETRY_VENV ?= .venv-poetry
 BIN := $(CURDIR)/$(VENV)/bin
@@ -14,7 +16,6 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]' 'aws-sam-cli==$(SAM_CLI_VERSION)'
-	# Poetry, for the tests of poetry.lock projects: a venv of its own, never a samlink dependency
 	$(BIN)/uv venv --quiet --clear --python $(BIN)/python $(POETRY_VENV)
 	$(BIN)/uv pip install --quiet --python $(POETRY_VENV)/bin/python 'poetry==$(POETRY_VERSION)'
 	ln -sf $(CURDIR)/$(POETRY_VENV)/bin/poetry $(BIN)/poetry
