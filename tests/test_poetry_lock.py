@@ -391,3 +391,22 @@ def test_runtime_outside_the_projects_python(locked: Path) -> None:
 )
 def test_poetry_python_constraints(constraint: str, version: str, allowed: bool | None) -> None:
     assert poetry_lock._python_allows(constraint, version) is allowed
+
+
+def test_declared_hands_the_build_the_poetry_answer(locked: Path) -> None:
+    """build/declared.py picks poetry.lock for a pyproject without requirements.txt or uv.lock."""
+    from samlink.build import declared
+
+    fn = locked / "fn"
+    found = declared.read(fn, ARM)
+    assert found.kind == "poetry" and found.source == fn / "pyproject.toml"
+    assert found.lock == fn / "poetry.lock"
+    pins = {line.name: line for line in found.requirements.lines if line.path is None}
+    assert set(pins) == {"attrs", "idna", "pysocks", "six", "urllib3"}
+    assert all(line.hashes and line.file == fn / "poetry.lock" for line in pins.values())
+    local = {line.name: (line.path, line.editable) for line in found.requirements.local_lines}
+    assert local == {
+        "acme-lib": ((locked / "lib").resolve(), True),
+        "acme-sub": ((locked / "sub").resolve(), True),
+    }
+    assert declared.lock_problem(found) is None
