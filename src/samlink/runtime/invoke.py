@@ -103,7 +103,7 @@ def prepare(spec: InvokeSpec, isolation: str = "auto") -> Prepared:
     )
     if cross:
         _log(cross + "\n")
-    interpreter, warning = choose_interpreter(version)
+    interpreter, warning = choose_interpreter(version, [spec.code_dir, *spec.layer_dirs])
     if warning:
         _log(warning + "\n")
     runtime_dir = ensure_runtime_dir(interpreter)

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,19 +56,69 @@ def runtime_version(runtime: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def choose_interpreter(version: tuple[int, int]) -> tuple[Interpreter, str | None]:
-    """An interpreter of `version` if this machine has one, else the host's with a warning."""
+def choose_interpreter(
+    version: tuple[int, int], build_dirs: Iterable[Path] = ()
+) -> tuple[Interpreter, str | None]:
+    """An interpreter of `version` if this machine has one, else the host's with a warning.
+
+    Without one, a build whose `build_dirs` (function dir, layer dirs) hold code compiled for
+    CPython `version` cannot run on the host's Python: a UsageError with the command to install it.
+    """
     found = find_interpreter(version)
     if found is not None:
         return found, None
     host = host_interpreter()
+    if host.version == version:
+        return host, None
     wanted = f"{version[0]}.{version[1]}"
+    compiled = compiled_for(version, build_dirs)
+    if compiled:
+        shown = ", ".join(compiled[:3]) + (f" and {len(compiled) - 3} more" if compiled[3:] else "")
+        raise UsageError(
+            f"python{wanted} function holds compiled code for CPython {wanted} ({shown}) and "
+            f"this machine has no Python {wanted}",
+            f"`uv python install {wanted}` (samlink finds uv's Pythons), or run it with --docker",
+        )
     warning = (
         f"samlink: no Python {wanted} found (PATH, pyenv, uv); running this python{wanted} "
         f"function with Python {host.tag} ({host.executable}). Install {wanted}, e.g. "
         f"`uv python install {wanted}`, for a faithful run"
     )
     return host, warning
+
+
+def compiled_for(version: tuple[int, int], build_dirs: Iterable[Path]) -> list[str]:
+    """What in the build dirs is compiled for CPython `version` (abi3 and pure wheels are not).
+
+    Cheap by design (it runs when an environment starts): each dir's top level (and a layer's
+    `python/`) only, following top-level links: `*.dist-info/WHEEL` tags, `*.cpython-3XY-*.so`.
+    """
+    abi = re.compile(rf"cp{version[0]}{version[1]}[a-z]*")
+    module = re.compile(rf".*\.cpython-{version[0]}{version[1]}[a-z]*-.*\.so")
+    found: list[str] = []
+    for root in build_dirs:
+        for folder in (root, root / "python"):
+            try:
+                names = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            for name in names:
+                if name.endswith(".dist-info"):
+                    if any(abi.fullmatch(tag) for tag in _wheel_abis(folder / name / "WHEEL")):
+                        found.append(name.removesuffix(".dist-info").rsplit("-", 1)[0])
+                elif module.fullmatch(name):
+                    found.append(name)
+    return list(dict.fromkeys(found))
+
+
+def _wheel_abis(path: Path) -> list[str]:
+    """The ABI part of each `Tag:` line of a wheel's WHEEL file (none when unreadable)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    tags = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Tag:")]
+    return [parts[1] for parts in (tag.split("-") for tag in tags) if len(parts) == 3]
 
 
 @functools.cache
