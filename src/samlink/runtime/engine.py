@@ -215,7 +215,8 @@ class Engine:
             pool = self._pools.get(function_id)
             while pool is None:
                 epoch = self._epoch
-                spec = self._spec(function_id)
+                # In a thread: a published layer may be downloaded first (remote_layers).
+                spec = await asyncio.to_thread(self._spec, function_id)
                 ready = await asyncio.to_thread(prepare, spec)
                 if self._debug_port is not None:
                     await asyncio.to_thread(ensure_debugger, ready.interpreter)

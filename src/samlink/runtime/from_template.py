@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
 from samlink.build import location
 from samlink.errors import UsageError
-from samlink.model.template import Template, load_template, resolve_value
+from samlink.model.template import Template, load_template, resolve_value, stack_parameters
+from samlink.runtime import remote_layers
 from samlink.runtime.environment import default_region, environment_for
 from samlink.runtime.invoke import InvokeSpec
 
@@ -41,8 +41,9 @@ def spec_from_template(
         )
     builds = build_dir if build_dir is not None else location.find_build_dir()
     chosen_region = region or default_region()
-    parameters = {k: v for k, v in template.parameters.items() if v is not None}
-    parameters.update(parameter_overrides or {})
+    # A nested application's function sees its own template's parameters: its defaults and
+    # what its parents pass down (SAM's nested stacks); --parameter-overrides apply to the root.
+    parameters = stack_parameters(template, resource.stack, parameter_overrides)
 
     def resolve(value: object, params: Mapping[str, str]) -> object:
         return resolve_value(value, params, region=chosen_region)
@@ -52,7 +53,8 @@ def spec_from_template(
         if layer in template.resources:
             layer_dirs.append(builds / layer)
         else:
-            layer_dirs.append(cached_layer(layer))
+            # A published layer, from SAM's layer cache (downloaded there first if missing).
+            layer_dirs.append(remote_layers.fetch(layer))
     return InvokeSpec(
         function_name=function_id,
         code_dir=builds / function_id,
@@ -67,26 +69,6 @@ def spec_from_template(
         memory_size=resource.memory_size,
         region=chosen_region,
     )
-
-
-def cached_layer(arn: str, cache: Path | None = None) -> Path:
-    """A published layer from SAM's local layer cache, where `sam local invoke` unzips it."""
-    # SAM names the folder <layer name>-<version>-<first 10 hex digits of sha256(arn)>.
-    parts = arn.rsplit(":", 2)
-    if not arn.startswith("arn:") or len(parts) != 3 or not parts[2].isdigit():
-        raise UsageError(
-            f"layer {arn} is neither in this template nor a layer version ARN",
-            "reference a LayerVersion of this template or a published layer's ARN",
-        )
-    digest = hashlib.sha256(arn.encode("utf-8")).hexdigest()[:10]
-    root = cache or Path.home() / ".aws-sam" / "layers-pkg"
-    folder = root / f"{parts[1]}-{parts[2]}-{digest}"
-    if not folder.is_dir():
-        raise UsageError(
-            f"layer {arn} is not in SAM's local layer cache ({folder})",
-            "run `sam local invoke` once where Docker runs to download it, or pass --docker",
-        )
-    return folder
 
 
 def _functions(template: Template) -> list[str]:
