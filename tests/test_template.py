@@ -441,7 +441,7 @@ def test_yaml_edit_means_what_it_should(tmp_path: Path) -> None:
     old, new = add_makefile_build(SAM_APP, [])
     path = _write(tmp_path, new)
     before, after = load_template(SAM_APP), load_template(path)
-    moved = {"build_method": None, "line": None, "code_dir": None}
+    moved = {"build_method": None, "line": None, "code_dir": None, "template_path": None}
     for logical_id, resource in after.resources.items():
         was = before.get(logical_id)
         if was.managed:

@@ -117,6 +117,12 @@ def status(template: Path, as_json: bool, build_dir: Path | None) -> None:
     help="$(MAKEFILE_LIST) of the generated target.",
 )
 @click.option(
+    "--root-template",
+    type=click.Path(path_type=Path),
+    hidden=True,
+    help="The root template of a nested application's target (relative like --template).",
+)
+@click.option(
     "--release",
     is_flag=True,
     envvar="SAMLINK_RELEASE",
@@ -144,6 +150,7 @@ def build(
     resource_id: str,
     template: Path | None,
     makefile_list: str | None,
+    root_template: Path | None,
     release: bool,
     allow_local: bool,
     installer: str | None,
@@ -157,7 +164,13 @@ def build(
         release=release, allow_local=allow_local, installer=installer, refresh=refresh
     )
     sys.exit(
-        command.run(resource_id, template=template, makefile_list=makefile_list, options=options)
+        command.run(
+            resource_id,
+            template=template,
+            makefile_list=makefile_list,
+            options=options,
+            root_template=root_template,
+        )
     )
 
 

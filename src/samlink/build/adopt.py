@@ -23,8 +23,15 @@ def plan(
     """Every file `init` would write for `chosen`, as (path, old text, new text); changes only."""
     project_dir = template.path.parent
     changes: list[tuple[Path, str, str]] = []
-    old, new = add_makefile_build(template.path, [r.logical_id for r in chosen])
-    changes.append((template.path, old, new))
+    # Each template (the root's, a nested application's) is edited in place, once, with its
+    # own logical IDs: a child used by two applications has one resource for both full IDs.
+    by_template: dict[Path, dict[str, None]] = {}
+    for resource in chosen:
+        ids = by_template.setdefault(resource.template_path or template.path, {})
+        ids[resource.local_id] = None
+    for path, ids in by_template.items():
+        old, new = add_makefile_build(path, list(ids))
+        changes.append((path, old, new))
     changes += _makefiles(template.path, chosen, force=force)
     config_path, old_config, new_config = samconfig.enable_mount_symlinks(project_dir, config_env)
     changes.append((config_path, old_config, new_config))
@@ -58,17 +65,25 @@ def _makefiles(
             )
         path = code_dir / "Makefile"
         existing = path.read_text(encoding="utf-8") if path.exists() else ""
-        specs = [
-            makefile.TargetSpec(
-                logical_id=r.logical_id,
-                kind=r.kind,
-                python_version=(r.runtime or "python3.12").removeprefix("python"),
-                architecture=r.architecture,
-                template_relpath=makefile.template_relpath(template_path, code_dir),
+        specs: dict[str, makefile.TargetSpec] = {}
+        for r in resources:  # a child used by two applications: one target for both full IDs
+            specs.setdefault(
+                r.local_id,
+                makefile.TargetSpec(
+                    logical_id=r.local_id,
+                    kind=r.kind,
+                    python_version=(r.runtime or "python3.12").removeprefix("python"),
+                    architecture=r.architecture,
+                    template_relpath=makefile.template_relpath(
+                        r.template_path or template_path, code_dir
+                    ),
+                    root_relpath=makefile.template_relpath(template_path, code_dir)
+                    if r.stack
+                    else None,
+                ),
             )
-            for r in resources
-        ]
-        changes.append((path, existing, makefile.render(existing, specs, force=force, path=path)))
+        rendered = makefile.render(existing, list(specs.values()), force=force, path=path)
+        changes.append((path, existing, rendered))
     return changes
 
 

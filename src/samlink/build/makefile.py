@@ -39,6 +39,9 @@ class TargetSpec:
     python_version: str
     architecture: str  # x86_64 | arm64
     template_relpath: str  # the template, relative to the Makefile's folder
+    # For a nested application's resource: the ROOT template, relative to the Makefile's
+    # folder (the project whose links and plans the build uses); None at the root.
+    root_relpath: str | None = None
 
     @property
     def target(self) -> str:
@@ -69,6 +72,9 @@ def target_block(spec: TargetSpec) -> str:
     platform_lines += [f"  --platform {tag} \\" for tag in platforms[:-1]]
     platform_lines.append(f"  --platform {platforms[-1]}")
     template = _shell_quote(spec.template_relpath)
+    # A nested application's target serves every full ID that uses its template: the build
+    # tells them apart by $(ARTIFACTS_DIR) (samlink.commands.build).
+    root = f" --root-template {_shell_quote(spec.root_relpath)}" if spec.root_relpath else ""
     lines = [
         _TARGET_BEGIN.format(target=spec.target),
         *platform_lines,
@@ -78,7 +84,7 @@ def target_block(spec: TargetSpec) -> str:
         # $(PWD) is where `sam build` runs (the shell of the recipe, in SAM's temp copy, would
         # reset PWD): the project root, which bounds what a build may ship (samlink.build.ship).
         f"\t  {SAM_CWD_ENV}='$(PWD)' \"$(SAMLINK)\" build {spec.logical_id} --template {template}"
-        " --makefile '$(strip $(SAMLINK_MAKEFILE))'; \\",
+        f" --makefile '$(strip $(SAMLINK_MAKEFILE))'{root}; \\",
         "\telse \\",
         f'\t  echo "samlink not found: plain pip install for python{spec.python_version}'
         f' {spec.architecture} (no links)"; \\',

@@ -50,7 +50,12 @@ ENV_NAMES = (
 )
 # Read by the build but not changing what it makes: the mode is chosen at replay, REFRESH is
 # checked on its own, DEBUG only talks, SAM_CWD (where `sam build` runs) is checked on its own.
-ENV_IGNORED = frozenset({DEBUG_ENV, "SAMLINK_SYNC", "SAMLINK_SAM_CWD"})
+ENV_IGNORED = frozenset({DEBUG_ENV, "SAMLINK_SYNC", "SAMLINK_SAM_CWD", "SAMLINK_RESOURCE"})
+# A nested application's make target: `build Fn --template T --makefile M --root-template R`.
+ROOT_OPTION = "--root-template"
+# The full ID a nested build serves ("App/Child/Fn"), where ARTIFACTS_DIR cannot tell it (a
+# rebuild into a fresh sibling dir); else it is the tail of ARTIFACTS_DIR, as SAM lays it out.
+RESOURCE_ENV = "SAMLINK_RESOURCE"
 # An input whose ctime is this close to the build's start may have changed after the build
 # read it (coarse file system clocks, the template read before the build starts): no plan.
 RACY_NS = 1_000_000_000
@@ -62,7 +67,12 @@ class Miss(Exception):
 
 def replay(argv: Sequence[str], started: float) -> int:
     """Replay the plan for `build ID --template T [--makefile M]`; raises Miss otherwise."""
-    if len(argv) == 6 and argv[2] == "--template" and argv[4] == "--makefile":
+    root = ""  # a nested application's target names the root template too
+    if len(argv) == 8 and argv[2] == "--template" and argv[4:7:2] == ["--makefile", ROOT_OPTION]:
+        makefile = _makefile_from_list(argv[5])
+        template = os.path.join(os.path.dirname(makefile), argv[3])
+        root = os.path.join(os.path.dirname(makefile), argv[7])
+    elif len(argv) == 6 and argv[2] == "--template" and argv[4] == "--makefile":
         makefile = _makefile_from_list(argv[5])
         template = os.path.join(os.path.dirname(makefile), argv[3])
     elif len(argv) == 4 and argv[2] == "--template":
@@ -76,15 +86,20 @@ def replay(argv: Sequence[str], started: float) -> int:
     if os.environ.get("SAMLINK_REFRESH"):
         raise Miss("SAMLINK_REFRESH is set")
     template = os.path.realpath(template)
-    path = plan_path(os.path.dirname(template), resource)
-    try:
-        with open(path, "rb") as f:
-            plan: dict[str, Any] = marshal.loads(f.read())
-    except FileNotFoundError:
-        raise Miss("no plan yet") from None
-    except (OSError, EOFError, ValueError, TypeError) as exc:
-        raise Miss(f"unreadable plan: {exc}") from None
-    check(plan, template, resource)
+    project = os.path.dirname(os.path.realpath(root) if root else template)
+    plan: dict[str, Any] | None = None
+    for full_id in nested_ids(artifacts, resource) if root else [resource]:
+        try:
+            with open(plan_path(project, full_id), "rb") as f:
+                plan = marshal.loads(f.read())
+        except FileNotFoundError:
+            continue
+        except (OSError, EOFError, ValueError, TypeError) as exc:
+            raise Miss(f"unreadable plan: {exc}") from None
+        break
+    if plan is None:
+        raise Miss("no plan yet")
+    check(plan, template, full_id)
 
     dest = os.path.realpath(artifacts)
     if plan["kind"] == "layer":
@@ -93,7 +108,7 @@ def replay(argv: Sequence[str], started: float) -> int:
     materialized = apply(dest, plan["ops"])
     touch(plan["marker"])
     seconds = time.monotonic() - started
-    _update_record(plan, dest, materialized)
+    _update_record(plan, project, dest, materialized)
     summary = dict(plan["summary"], seconds=seconds, materialized=materialized)
     finish(plan["id"], dest, summary, makefile=bool(makefile))
     debug("replayed the plan")
@@ -126,6 +141,18 @@ def check(plan: Mapping[str, Any], template: str, resource: str) -> None:
 
 
 # Both under links.STATE_DIR (".samlink"); samlink.model.links imports packaging: not used here.
+def nested_ids(artifacts: str, local_id: str) -> list[str]:
+    """The full IDs a nested build into `artifacts` may serve, shortest first: SAM builds
+    App/Child/Fn into <build dir>/App/Child/Fn (or names it in SAMLINK_RESOURCE)."""
+    named = os.environ.get(RESOURCE_ENV)
+    if named:
+        return [named] if named.rsplit("/", 1)[-1] == local_id else []
+    parts = [part for part in os.path.normpath(artifacts).split(os.sep) if part]
+    if not parts or parts[-1] != local_id:
+        return []
+    return ["/".join(parts[start:]) for start in range(len(parts) - 2, -1, -1)]
+
+
 def plan_path(project_dir: str, resource: str) -> str:
     """Where the plan of `resource` lives (next to its build record)."""
     return os.path.join(project_dir, ".samlink", "builds", resource + PLAN_SUFFIX)
@@ -241,11 +268,13 @@ def env_digest(environ: Mapping[str, str], extra: Iterable[str] = ()) -> str:
     return digest.hexdigest()
 
 
-def _update_record(plan: Mapping[str, Any], dest: str, materialized: list[str]) -> None:
+def _update_record(
+    plan: Mapping[str, Any], project: str, dest: str, materialized: list[str]
+) -> None:
     # The full build's record stays true while it is the file the plan saw and this build went
     # to the same place and copied as many files; else it is rewritten (json costs start-up).
     record = plan["record"]
-    path = record_path(os.path.dirname(plan["template"]), plan["id"])
+    path = record_path(project, plan["id"])
     if (
         record["dest"] == dest
         and record["materialized"] == materialized
@@ -336,8 +365,8 @@ def render_summary(name: str, summary: Mapping[str, Any], *, mode: str) -> str:
 
 def save_plan(project_dir: str, plan: dict[str, Any]) -> None:
     """Write a plan (marshal data: read back without importing anything)."""
-    folder = os.path.join(project_dir, ".samlink", "builds")
-    os.makedirs(folder, exist_ok=True)
+    # A nested application's plan sits in folders named after its stack path.
+    os.makedirs(os.path.dirname(plan_path(project_dir, plan["id"])), exist_ok=True)
     write_atomic(plan_path(project_dir, plan["id"]), marshal.dumps(plan))
 
 

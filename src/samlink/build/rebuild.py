@@ -25,6 +25,7 @@ from pathlib import Path
 
 from samlink import locks, reaper
 from samlink.build.location import built_template, not_built
+from samlink.build.plan import RESOURCE_ENV
 from samlink.build.state import build_state
 from samlink.errors import BuildError
 from samlink.model import links
@@ -38,7 +39,9 @@ def stale_reasons(template: Template, resource: Resource, root: Path) -> list[st
     if not build_dir.exists():
         return ["not built"]
     built = built_template(root)
-    if built.exists() and template.path.stat().st_mtime > built.stat().st_mtime:
+    # A nested application's resource also goes stale with its own (child) template.
+    sources = {template.path, resource.template_path or template.path}
+    if built.exists() and any(p.stat().st_mtime > built.stat().st_mtime for p in sources):
         return ["template changed"]
     found = build_state(template.path.parent, resource, links.load(template.path.parent))
     return list(found["stale"]) if found["built"] else []
@@ -83,17 +86,20 @@ def rebuild(template: Template, resource: Resource, root: Path) -> bool:
 def _rebuild(resource: Resource, root: Path) -> None:
     assert resource.code_dir is not None
     root.mkdir(parents=True, exist_ok=True)
-    final = root / resource.logical_id
-    prefix = f".{resource.logical_id}.rebuild-"
+    final = root / resource.logical_id  # App/Child/Fn for a nested application's function
+    final.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{resource.local_id}.rebuild-"
     # A rebuild killed outright (SIGKILL) leaves its half-made dir behind; only the holder of
     # the lock builds here, so any such dir is a leftover now.
-    for leftover in root.glob(f"{glob.escape(prefix)}*"):
+    for leftover in final.parent.glob(f"{glob.escape(prefix)}*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    fresh = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    fresh = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
     try:
         # mkdtemp makes 0700; SAM's build dirs are 0755 (and Docker's user must read them).
         fresh.chmod(0o755)
         env = {**os.environ, "ARTIFACTS_DIR": str(fresh)}
+        if resource.stack:  # the fresh dir's name cannot tell which full ID it serves
+            env[RESOURCE_ENV] = resource.logical_id
         for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
             env.pop(name, None)
         # Below a supervisor: a samlink killed mid-rebuild takes make along (issue 11).
@@ -102,7 +108,7 @@ def _rebuild(resource: Resource, root: Path) -> None:
                 "make",
                 "--makefile",
                 str(resource.code_dir / "Makefile"),
-                f"build-{resource.logical_id}",
+                f"build-{resource.local_id}",
             ],
             cwd=resource.code_dir,
             env=env,

@@ -7,11 +7,16 @@ from pathlib import Path
 
 from samlink.build import assemble, makefile, plan
 from samlink.errors import BuildError, UsageError, os_error
-from samlink.model.template import load_template
+from samlink.model.template import Resource, Template, load_stack, load_template
 
 
 def run(
-    resource_id: str, *, template: Path | None, makefile_list: str | None, options: assemble.Options
+    resource_id: str,
+    *,
+    template: Path | None,
+    makefile_list: str | None,
+    options: assemble.Options,
+    root_template: Path | None = None,
 ) -> int:
     artifacts = os.environ.get("ARTIFACTS_DIR")
     if not artifacts:
@@ -22,13 +27,24 @@ def run(
     if makefile_list:
         here = makefile.makefile_from_list(makefile_list).parent
         template_path = here / template if template else here / "template.yaml"
+        root_path = here / root_template if root_template else None
     else:
         template_path = template or Path("template.yaml")
-    model = load_template(template_path.resolve())
-    resource = model.get(resource_id)
+        root_path = root_template
+    if root_path is None:
+        model = load_template(template_path.resolve())
+        resource = model.get(resource_id)
+    else:
+        model, resource = _nested(
+            root_path.resolve(), template_path.resolve(), resource_id, artifacts
+        )
     try:
         report = assemble.build(
-            resource, model.path.parent, Path(artifacts).resolve(), options, template=model.path
+            resource,
+            model.path.parent,
+            Path(artifacts).resolve(),
+            options,
+            template=(resource.template_path or model.path).resolve(),
         )
         assert resource.code_dir is not None
         summary = assemble.summary_data(report, resource.code_dir, release=options.release)
@@ -36,3 +52,20 @@ def run(
     except OSError as exc:  # a full disk, a read-only store or build dir: the build cannot go on
         raise os_error(exc, f"building {resource_id} into {artifacts}", kind=BuildError) from None
     return 0
+
+
+def _nested(root: Path, template: Path, local_id: str, artifacts: str) -> tuple[Template, Resource]:
+    """A nested application's resource: which full ID this build serves (a child template used
+    by two applications has one make target for both) from ARTIFACTS_DIR, as SAM lays out
+    <build dir>/App/Child/Fn; its values resolved with the parameters its parents pass."""
+    for full_id in plan.nested_ids(artifacts, local_id):
+        stack = full_id.rsplit("/", 1)[0]
+        model = load_stack(root, stack)
+        resource = model.resources.get(full_id)
+        found = resource.template_path if resource is not None else None
+        if resource is not None and found is not None and found.resolve() == template:
+            return model, resource
+    raise UsageError(
+        f"{artifacts}: not where {root.name} builds {local_id} of {template}",
+        f"run `sam build` with {root}, or `samlink init` again if the Location changed",
+    )

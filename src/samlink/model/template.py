@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import difflib
 import json
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -24,6 +26,8 @@ SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 SERVERLESS_LAYER = "AWS::Serverless::LayerVersion"
 LAMBDA_LAYER = "AWS::Lambda::LayerVersion"
+SERVERLESS_APPLICATION = "AWS::Serverless::Application"
+CLOUDFORMATION_STACK = "AWS::CloudFormation::Stack"
 FUNCTION_TYPES = (SERVERLESS_FUNCTION, LAMBDA_FUNCTION)
 LAYER_TYPES = (SERVERLESS_LAYER, LAMBDA_LAYER)
 SUPPORTED_RUNTIMES = tuple(f"python3.{minor}" for minor in range(9, 15))
@@ -68,6 +72,27 @@ class Resource:
     managed: bool
     reason: str
     line: int | None
+    # The nested application that holds it ("" for the root template, "App/Child" two levels
+    # down); `logical_id` is the full ID SAM shows and accepts ("App/Child/Fn").
+    stack: str = ""
+    template_path: Path | None = None  # the template that defines it (the root's or a child's)
+
+    @property
+    def local_id(self) -> str:
+        """The logical ID inside its own template (the make target's `build-<ID>`)."""
+        return self.logical_id.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One template of a project: the root ("") or a nested application with a local template."""
+
+    path: str  # "" | "App" | "App/Child"
+    template_path: Path  # absolute
+    # Its Parameters defaults, overridden by what the parent passes (resolved with the parent's).
+    parameters: dict[str, str | None] = field(hash=False)
+    document: dict[str, Any] = field(hash=False, compare=False, repr=False)
+    given: dict[str, Any] = field(hash=False, compare=False, repr=False)  # the parent's Parameters
 
 
 @dataclass(frozen=True)
@@ -81,6 +106,12 @@ class Template:
     # The whole template as plain data (intrinsics in long form), for readers of other resource
     # types (APIs, function URLs); Globals are not applied here.
     document: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    # Every template of the project by stack path, the root's as "" (SAM's nested applications
+    # and AWS::CloudFormation::Stack resources with a local template, any depth).
+    stacks: dict[str, Stack] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    # Full IDs of nested applications whose template is not local (S3, the Serverless
+    # Application Repository): not managed, never an error.
+    remote: tuple[str, ...] = ()
 
     def managed(self) -> list[Resource]:
         """The resources samlink builds, in template order."""
@@ -93,7 +124,8 @@ class Template:
         except KeyError:
             pass
         known = list(self.resources)
-        close = difflib.get_close_matches(logical_id, known, n=1)
+        nested = [r.logical_id for r in self.resources.values() if r.local_id == logical_id]
+        close = nested[:1] or difflib.get_close_matches(logical_id, known, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         if known:
             hint += "functions and layers here: " + ", ".join(known)
@@ -120,8 +152,45 @@ class Template:
 
 
 def load_template(path: Path) -> Template:
-    """Parse a SAM or CloudFormation template (YAML or JSON) into the model."""
-    return _build(_parse_file(path))
+    """Parse a SAM or CloudFormation template (YAML or JSON) into the model.
+
+    Nested applications with a local template are walked as SAM walks them (any depth): their
+    functions and layers join `resources` under their full IDs ("App/Child/Fn").
+    """
+    parsed = _parse_file(path)
+    root = _build(parsed)
+    if not _nested(parsed.doc):
+        return root
+    return _walk(root, parsed, only=None)
+
+
+def load_stack(path: Path, stack: str) -> Template:
+    """The root template `path` walked along one stack path only ("App/Child"): the resources
+    of that stack under their full IDs, read from the templates on the way and no others."""
+    parsed = _parse_file(path)
+    root = _build(parsed)
+    if not stack:
+        return root
+    return _walk(root, parsed, only=stack)
+
+
+def stack_parameters(
+    template: Template, stack: str, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The parameter values of one stack when the root gets `overrides` (--parameter-overrides
+    apply to the root; a child gets its defaults and what its parent passes, resolved)."""
+    values = {k: v for k, v in template.parameters.items() if v is not None}
+    values.update(overrides or {})
+    path = ""
+    for name in [part for part in stack.split("/") if part]:
+        path = f"{path}/{name}" if path else name
+        child = template.stacks[path]
+        values = {
+            k: v
+            for k, v in _child_parameters(child.document, child.given, values).items()
+            if v is not None
+        }
+    return values
 
 
 def resolve_value(
@@ -318,13 +387,15 @@ class _Context:
     globals_function: dict[str, Any] = field(hash=False)
     layer_ids: frozenset[str]
     lines: dict[str, int] = field(hash=False)
+    prefix: str = ""  # "App/" in a nested application: layer IDs are full IDs
 
 
-def _build(parsed: _Parsed) -> Template:
+def _build(
+    parsed: _Parsed, stack: str = "", parameters: dict[str, str | None] | None = None
+) -> Template:
     doc = parsed.doc
-    parameters = {
-        str(name): _parameter_default(spec) for name, spec in _dict(doc.get("Parameters")).items()
-    }
+    if parameters is None:
+        parameters = _defaults(doc)
     resources_doc: dict[str, Any] = doc["Resources"]
     layer_ids = frozenset(
         lid for lid, res in resources_doc.items() if _dict(res).get("Type") in LAYER_TYPES
@@ -335,21 +406,131 @@ def _build(parsed: _Parsed) -> Template:
         globals_function=_dict(_dict(doc.get("Globals")).get("Function")),
         layer_ids=layer_ids,
         lines=parsed.lines,
+        prefix=f"{stack}/" if stack else "",
     )
     resources: dict[str, Resource] = {}
+    template_path = Path(os.path.abspath(parsed.path))
     for logical_id, res in resources_doc.items():
         rtype = _dict(res).get("Type")
+        made: Resource | None = None
         if rtype in FUNCTION_TYPES:
-            resources[logical_id] = _function(logical_id, str(rtype), _dict(res), context)
+            made = _function(logical_id, str(rtype), _dict(res), context)
         elif rtype in LAYER_TYPES:
-            resources[logical_id] = _layer(logical_id, str(rtype), _dict(res), context)
+            made = _layer(logical_id, str(rtype), _dict(res), context)
+        if made is not None:
+            if stack:
+                made = dataclasses.replace(made, logical_id=f"{stack}/{logical_id}", stack=stack)
+            made = dataclasses.replace(made, template_path=template_path)
+            resources[made.logical_id] = made
     return Template(
-        path=Path(os.path.abspath(parsed.path)),
+        path=template_path,
         format=parsed.format,
         resources=resources,
         parameters=parameters,
         document=doc,
+        stacks={stack: Stack(stack, template_path, parameters, doc, {})},
     )
+
+
+def _defaults(doc: dict[str, Any]) -> dict[str, str | None]:
+    return {
+        str(name): _parameter_default(spec) for name, spec in _dict(doc.get("Parameters")).items()
+    }
+
+
+# --- nested applications -------------------------------------------------------------------------
+
+
+def _nested(doc: dict[str, Any]) -> bool:
+    return any(
+        _dict(res).get("Type") in (SERVERLESS_APPLICATION, CLOUDFORMATION_STACK)
+        for res in doc["Resources"].values()
+    )
+
+
+def _child_parameters(
+    child_doc: dict[str, Any], given: Mapping[str, Any], parent: Mapping[str, str | None]
+) -> dict[str, str | None]:
+    """A child's defaults, overridden by the parent's Parameters values that resolve."""
+    values = _defaults(child_doc)
+    for name, value in given.items():
+        resolved = resolve_value(value, parent)
+        if isinstance(resolved, bool):
+            values[str(name)] = "true" if resolved else "false"
+        elif isinstance(resolved, str | int | float):
+            values[str(name)] = str(resolved)
+        elif isinstance(resolved, list) and all(_is_scalar(item) for item in resolved):
+            values[str(name)] = ",".join(_scalar_text(item) for item in resolved)
+    return values
+
+
+def _child_location(
+    parsed: _Parsed, logical_id: str, res: dict[str, Any]
+) -> tuple[Path | None, str]:
+    """The local template of a nested application or stack (None when it is remote), and the
+    Location as written (for messages). As SAM: an intrinsic or a URL is remote."""
+    props = _dict(res.get("Properties"))
+    key = "Location" if res.get("Type") == SERVERLESS_APPLICATION else "TemplateURL"
+    value = props.get(key)
+    if not isinstance(value, str) or not value or re.match(r"(s3|https?)://", value):
+        return None, json.dumps(value) if not isinstance(value, str) else value
+    if value.startswith("file://"):
+        return Path(unquote(urlparse(value).path)), value
+    return Path(os.path.normpath(_base_dir(parsed.path) / value)), value
+
+
+def _walk(root: Template, parsed: _Parsed, only: str | None) -> Template:
+    """Add the nested stacks below `root` (all of them, or the one stack path `only`)."""
+    resources = dict(root.resources)
+    stacks = dict(root.stacks)
+    remote: list[str] = []
+    cache: dict[str, _Parsed] = {}
+    wanted = [part for part in only.split("/") if part] if only is not None else None
+
+    def visit(
+        parent: _Parsed, path: str, params: dict[str, str | None], chain: tuple[str, ...]
+    ) -> None:
+        depth = len(path.split("/")) if path else 0
+        for logical_id, res in parent.doc["Resources"].items():
+            res = _dict(res)
+            if res.get("Type") not in (SERVERLESS_APPLICATION, CLOUDFORMATION_STACK):
+                continue
+            if wanted is not None and (depth >= len(wanted) or wanted[depth] != logical_id):
+                continue
+            full = f"{path}/{logical_id}" if path else logical_id
+            location, written = _child_location(parent, logical_id, res)
+            if location is None:
+                remote.append(full)
+                continue
+            where = (
+                f"{parent.path}:{parent.lines[logical_id]}"
+                if logical_id in parent.lines
+                else str(parent.path)
+            )
+            real = os.path.realpath(location)
+            if real in chain:
+                raise UsageError(
+                    f"{where}: {logical_id} Location {written} leads back to "
+                    f"{location} (nested applications in a cycle)",
+                    "point the Location at a template that does not include its parent",
+                )
+            if real not in cache:
+                if not os.path.isfile(location):
+                    raise UsageError(
+                        f"{where}: {logical_id} Location {written}: no such template ({location})",
+                        "fix the Location (relative to the template that names it)",
+                    )
+                cache[real] = _parse_file(location)
+            child = cache[real]
+            given = _dict(_dict(res.get("Properties")).get("Parameters"))
+            child_params = _child_parameters(child.doc, given, params)
+            built = _build(child, full, child_params)
+            stacks[full] = Stack(full, built.path, child_params, child.doc, given)
+            resources.update(built.resources)
+            visit(child, full, child_params, (*chain, real))
+
+    visit(parsed, "", root.parameters, (os.path.realpath(parsed.path),))
+    return dataclasses.replace(root, resources=resources, stacks=stacks, remote=tuple(remote))
 
 
 def _base_dir(path: Path) -> Path:
@@ -568,7 +749,7 @@ def _layer_ref(item: Any, ctx: _Context) -> str:
             match = re.fullmatch(r"\$\{([^}.!]+)(\.[^}]*)?\}", arg.strip())
             target = match.group(1) if match else None
         if isinstance(target, str) and target in ctx.layer_ids:
-            return target
+            return ctx.prefix + target
     resolved = resolve_value(item, ctx.parameters)
     return resolved if isinstance(resolved, str) else json.dumps(resolved)
 

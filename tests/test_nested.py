@@ -1,0 +1,249 @@
+"""Nested applications (issue 16): a root template whose AWS::Serverless::Application and
+AWS::CloudFormation::Stack resources have local templates, two levels deep, built by the real
+`sam build`; every command addresses their functions by SAM's full ID (App/Child/Fn)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, copy_lib, run, sam_build
+from samlink.errors import UsageError
+from samlink.model.template import load_template, stack_parameters
+
+SAMLINK = BIN / "samlink"
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the invoke sandbox is Linux-only"
+)
+
+ROOT = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: dev
+Resources:
+  RootFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: root_fn/
+      Handler: app.handler
+      Runtime: python3.11
+  App:
+    Type: AWS::Serverless::Application
+    Properties:
+      Location: app/template.yaml
+      Parameters:
+        Stage: !Ref Stage
+  Again:
+    Type: AWS::Serverless::Application
+    Properties:
+      Location: app/template.yaml
+  Plain:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: plain/template.yaml
+  Remote:
+    Type: AWS::Serverless::Application
+    Properties:
+      Location: https://s3.amazonaws.com/some-bucket/shared/template.yaml
+"""
+
+APP = """\
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: app-default
+Resources:
+  Child:
+    Type: AWS::Serverless::Application
+    Properties:
+      Location: child/template.yaml
+      Parameters:
+        Stage: !Sub "${Stage}-child"
+"""
+
+CHILD = """\
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: child-default
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.11
+      Environment:
+        Variables:
+          STAGE: !Ref Stage
+      Events:
+        Hello:
+          Type: HttpApi
+          Properties:
+            Path: /nested
+            Method: get
+"""
+
+PLAIN = """\
+Resources:
+  PlainFn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code: code/
+      Handler: app.handler
+      Runtime: python3.11
+      Role: arn:aws:iam::123456789012:role/x
+"""
+
+HANDLER = """\
+import os
+
+import acme_single
+
+
+def handler(event, context):
+    return {"stage": os.environ.get("STAGE"), "lib": acme_single.value()}
+"""
+
+
+def _project(tmp_path: Path, wheelhouse: Path) -> Path:
+    project = tmp_path / "mono"
+    files = {
+        "template.yaml": ROOT,
+        "app/template.yaml": APP,
+        "app/child/template.yaml": CHILD,
+        "app/child/src/app.py": HANDLER,
+        # The library is used only here, in the grandchild.
+        "app/child/src/requirements.txt": (
+            f"--no-index\n--find-links {wheelhouse}\nacme-single==1.0.0\n"
+        ),
+        "root_fn/app.py": "def handler(event, context):\n    return 'root'\n",
+        "plain/template.yaml": PLAIN,
+        "plain/code/app.py": "def handler(event, context):\n    return 'plain'\n",
+    }
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    return project
+
+
+def test_the_model_walks_nested_applications(tmp_path: Path, wheelhouse: Path) -> None:
+    project = _project(tmp_path, wheelhouse)
+    template = load_template(project / "template.yaml")
+    assert list(template.resources) == [
+        "RootFunction",
+        "App/Child/Fn",
+        "Again/Child/Fn",
+        "Plain/PlainFn",
+    ]
+    fn = template.get("App/Child/Fn")
+    assert (fn.local_id, fn.stack) == ("Fn", "App/Child")
+    assert fn.template_path == project / "app" / "child" / "template.yaml"
+    assert fn.code_dir == project / "app" / "child" / "src"
+    assert template.remote == ("Remote",)
+    # A parent's Parameters reach the child, resolved with the parent's own values.
+    assert stack_parameters(template, "App/Child") == {"Stage": "dev-child"}
+    assert stack_parameters(template, "App/Child", {"Stage": "prod"}) == {"Stage": "prod-child"}
+    assert stack_parameters(template, "Again/Child") == {"Stage": "app-default-child"}
+    # The root alone is the template it was before.
+    assert template.get("RootFunction").stack == ""
+    with pytest.raises(UsageError, match="did you mean App/Child/Fn"):
+        template.get("Fn")
+
+
+def test_a_missing_child_or_a_cycle_is_one_line(
+    tmp_path: Path, wheelhouse: Path, tool_env: dict[str, str]
+) -> None:
+    project = _project(tmp_path, wheelhouse)
+    child = project / "app" / "child" / "template.yaml"
+    child.write_text(
+        CHILD + "  Loop:\n    Type: AWS::Serverless::Application\n"
+        "    Properties:\n      Location: ../template.yaml\n"
+    )
+    done = run([SAMLINK, "status"], project, tool_env, check=False)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "Loop Location ../template.yaml leads back to" in done.stderr
+    assert str(child) in done.stderr
+    child.write_text(CHILD)
+    (project / "app" / "template.yaml").write_text(APP.replace("child/template", "gone/t"))
+    done = run([SAMLINK, "status"], project, tool_env, check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "app/template.yaml:7: Child Location gone/t.yaml: no such template" in done.stderr
+
+
+@pytest.mark.sam
+def test_nested_project_end_to_end(
+    tmp_path: Path, wheelhouse: Path, tool_env: dict[str, str]
+) -> None:
+    project = _project(tmp_path, wheelhouse)
+    checkouts = tmp_path / "checkouts"
+    checkouts.mkdir()
+    lib = copy_lib("single_mod", checkouts)
+
+    done = run([SAMLINK, "init"], project, tool_env)
+    assert "Remote not managed" in done.stderr and done.stderr.count("Remote not managed") == 1
+    # Each child template is edited in place (once, though two applications use it).
+    child_text = (project / "app" / "child" / "template.yaml").read_text()
+    assert child_text.count("BuildMethod: makefile") == 1
+    assert "BuildMethod: makefile" in (project / "plain" / "template.yaml").read_text()
+    makefile = (project / "app" / "child" / "src" / "Makefile").read_text()
+    assert makefile.count("build-Fn:") == 1
+    assert "--template ../template.yaml" in makefile
+    assert "--root-template ../../../template.yaml" in makefile
+    again = run([SAMLINK, "init"], project, tool_env)
+    assert "nothing (already set up)" in again.stderr
+
+    linked = run([SAMLINK, "link", lib, "--function", "App/Child/Fn"], project, tool_env)
+    assert "App/Child/Fn" in linked.stdout + linked.stderr
+    sam_build(project, tool_env)
+    build = project / ".aws-sam" / "build"
+    # SAM's layout; the link reaches App/Child/Fn only, not the same function under Again.
+    assert (build / "App" / "Child" / "Fn" / "acme_single.py").is_symlink()
+    assert (build / "Again" / "Child" / "Fn" / "acme_single.py").is_file()
+    assert not (build / "Again" / "Child" / "Fn" / "acme_single.py").is_symlink()
+    assert (build / "Plain" / "PlainFn" / "app.py").exists()
+
+    status = json.loads(run([SAMLINK, "status", "--json"], project, tool_env).stdout)
+    ids = [item["id"] for item in status["resources"]]
+    assert ids == ["RootFunction", "App/Child/Fn", "Again/Child/Fn", "Plain/PlainFn"]
+
+    def invoke(*args: str) -> object:
+        result = run([SAMLINK, "invoke", *args], project, tool_env)
+        return json.loads(result.stdout)
+
+    assert invoke("App/Child/Fn") == {"stage": "dev-child", "lib": "single v1"}
+    assert invoke("App/Child/Fn", "--parameter-overrides", "Stage=prod") == {
+        "stage": "prod-child",
+        "lib": "single v1",
+    }
+    assert invoke("Again/Child/Fn") == {"stage": "app-default-child", "lib": "single v1"}
+    # A live edit of the linked library, no rebuild.
+    module = lib / "acme_single.py"
+    module.write_text(module.read_text().replace("single v1", "single v2"))
+    stamp = (build / "App" / "Child" / "Fn").stat().st_mtime_ns
+    assert invoke("App/Child/Fn") == {"stage": "dev-child", "lib": "single v2"}
+    assert (build / "App" / "Child" / "Fn").stat().st_mtime_ns == stamp
+
+    # A warm `sam build` replays every nested plan (no full build), by full ID.
+    warm = sam_build(project, {**tool_env, "SAMLINK_DEBUG": "1"})
+    output = warm.stdout + warm.stderr
+    assert output.count("fast path: replayed the plan") == 4, output
+    assert "samlink: App/Child/Fn: " in output and "samlink: Again/Child/Fn: " in output
+    assert invoke("App/Child/Fn") == {"stage": "dev-child", "lib": "single v2"}
+
+    # check on the dev build names the nested function that would ship links.
+    checked = run([SAMLINK, "check", "--json"], project, tool_env, check=False)
+    assert checked.returncode == 1, checked.stderr
+    report = json.loads(checked.stdout)
+    named = {f.get("resource") for f in report["findings"]}
+    assert "App/Child/Fn" in named
