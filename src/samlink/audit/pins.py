@@ -6,6 +6,11 @@ A linked distribution's dist-info is written by samlink (`INSTALLER` is `samlink
 `direct_url.json` marked editable that names the checkout; builds made before that marker only
 list their own metadata in `RECORD` (the code was links), which tells them apart from a local
 project vendored on purpose by a release build (`--allow-local`: real files, all in `RECORD`).
+A function that declares its libraries in `pyproject.toml` with a lock (samlink.build.declared)
+is held to the lock instead: every locked distribution for its target, each local source's code
+and version, and no distribution the lock holds only for dev groups. A declaration that cannot be
+read, or a lock that no longer matches its pyproject files, is a problem too: check never proves
+a build against what it could not read.
 `samlink check` turns each problem into a finding with the same code.
 """
 
@@ -13,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -22,14 +28,28 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from samlink.build import declared
 from samlink.errors import UsageError
 from samlink.model import requirements
+from samlink.model.locked import LocalSource, LockExport
+from samlink.model.project import ImportRoot, ProjectInfo, inspect_project
 from samlink.model.target import target_for
 from samlink.model.template import Resource, Template
 
 # The finding codes this module gives `samlink check`.
-CODES = ("linked-dist", "pin-missing", "pin-mismatch", "not-built")
+CODES = (
+    "linked-dist",
+    "pin-missing",
+    "pin-mismatch",
+    "not-built",
+    "source-missing",
+    "source-mismatch",
+    "dev-dist",
+    "declared-unreadable",
+    "lock-stale",
+)
 _REBUILD = "build for release: `SAMLINK_RELEASE=1 sam build`"
+_LOCK_NAME = re.compile(r'^name\s*=\s*"([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -124,6 +144,7 @@ def pins(resource: Resource) -> list[requirements.Line]:
 def problems(template: Template, root: Path) -> list[Problem]:
     """Pinned distributions missing or at another version, linked ones, resources not built."""
     found: list[Problem] = []
+    projects: dict[Path, ProjectInfo] = {}
     for resource in template.resources.values():
         if resource.code_dir is None or not (resource.runtime or "").startswith("python"):
             continue
@@ -144,19 +165,100 @@ def problems(template: Template, root: Path) -> list[Problem]:
                 )
             )
             continue
-        found += resource_problems(resource, folder)
+        found += resource_problems(resource, folder, projects)
     return found
 
 
-def resource_problems(resource: Resource, folder: Path) -> list[Problem]:
-    """The problems of one resource's build dir against its requirements."""
+@dataclass(frozen=True)
+class Declaration:
+    """What a resource's build is proved against: its pins (requirements.txt, or a lock's), the
+    lock's answer when a lock declares them, and why it could not be read (or is stale)."""
+
+    pins: tuple[requirements.Line, ...]
+    export: LockExport | None
+    problems: tuple[Problem, ...]
+
+
+def declaration(resource: Resource) -> Declaration:
+    """The pins a resource's build must hold: its requirements.txt's, or its lock's."""
+    none = Declaration((), None, ())
+    code_dir = resource.code_dir
+    if code_dir is None or resource.runtime is None:
+        return none
+    if (code_dir / "requirements.txt").is_file():
+        return Declaration(tuple(pins(resource)), None, ())
+    try:
+        target = target_for(resource.runtime, resource.architecture)
+    except UsageError:
+        return none  # not a Python runtime
+    rid = resource.logical_id
+    pyproject = code_dir / "pyproject.toml"
+    try:
+        found = declared.read(code_dir, target)
+        stale = declared.lock_problem(found)
+    except UsageError as exc:  # a BuildError too: uv missing or failing
+        problem = Problem(
+            "declared-unreadable",
+            f"{exc.message}: check cannot prove what a deploy would ship for {rid}",
+            exc.hint or "fix the declaration and build again",
+            pyproject if pyproject.is_file() else None,
+            None,
+            rid,
+        )
+        return Declaration((), None, (problem,))
+    export = found.export
+    if export is None:
+        return none
+    problems: list[Problem] = []
+    if stale is not None:
+        relock = "`uv lock`" if export.tool == "uv" else "`poetry lock`"
+        problems.append(
+            Problem(
+                "lock-stale",
+                f"{stale} (the build follows the lock, not what the pyproject files declare now)",
+                f"run {relock}, commit the lock, then {_REBUILD}",
+                export.lock,
+                None,
+                rid,
+            )
+        )
+    text = _read(export.lock)
+    locked = tuple(
+        replace(line, lineno=_lock_line(text, line.requirement.name) or line.lineno)
+        for line in found.requirements.lines
+        if line.requirement is not None and line.path is None and _pinned(line.requirement)
+    )
+    return Declaration(locked, export, tuple(problems))
+
+
+def declaration_problems(template: Template) -> list[Problem]:
+    """The declarations that cannot be read or whose lock is stale, without a build dir (what
+    `samlink check --sources-only` can still prove)."""
+    found: list[Problem] = []
+    seen: set[Path] = set()
+    for resource in template.managed():
+        if resource.code_dir is None or resource.code_dir in seen:
+            continue
+        seen.add(resource.code_dir)
+        found += declaration(resource).problems
+    return found
+
+
+def resource_problems(
+    resource: Resource, folder: Path, projects: dict[Path, ProjectInfo] | None = None
+) -> list[Problem]:
+    """The problems of one resource's build dir against what it declares (`projects`: the
+    local sources already inspected, by folder)."""
     present: dict[str, Installed] = {}
     for site in sites(folder, resource):
         present.update(installed(site))
     rid = resource.logical_id
-    found: list[Problem] = []
+    declared_set = declaration(resource)
+    found: list[Problem] = list(declared_set.problems)
+    export = declared_set.export
+    pinned_word = f"locked in {export.lock.name}" if export else "pinned"
     pinned: dict[str, requirements.Line] = {}
-    for line in pins(resource):
+    for line in declared_set.pins:
         assert line.requirement is not None
         name = canonicalize_name(line.requirement.name)
         pinned[name] = line
@@ -165,8 +267,8 @@ def resource_problems(resource: Resource, folder: Path) -> list[Problem]:
             found.append(
                 Problem(
                     "pin-missing",
-                    f"{line.requirement} is pinned but not in the build: a deploy would ship "
-                    "without it",
+                    f"{line.requirement} is {pinned_word} but not in the build: a deploy would "
+                    "ship without it",
                     f"rebuild; {_REBUILD}",
                     line.file,
                     line.lineno,
@@ -177,8 +279,8 @@ def resource_problems(resource: Resource, folder: Path) -> list[Problem]:
             found.append(
                 Problem(
                     "pin-missing",
-                    f"{line.requirement} is pinned and its dist-info is in the build, but not "
-                    f"{', '.join(gone[:3])}: a deploy would ship without it",
+                    f"{line.requirement} is {pinned_word} and its dist-info is in the build, "
+                    f"but not {', '.join(gone[:3])}: a deploy would ship without it",
                     f"rebuild; {_REBUILD}",
                     line.file,
                     line.lineno,
@@ -190,10 +292,30 @@ def resource_problems(resource: Resource, folder: Path) -> list[Problem]:
                 Problem(
                     "pin-mismatch",
                     f"{dist.name} {dist.version} in the build ({dist.info.name}), but the "
-                    f"requirements pin {line.requirement.specifier}",
+                    f"{'lock says' if export else 'requirements pin'} "
+                    f"{line.requirement.specifier}",
                     f"rebuild; {_REBUILD}",
                     line.file,
                     line.lineno,
+                    rid,
+                )
+            )
+    if export is not None:
+        inspected = {} if projects is None else projects
+        for source in export.local_sources:
+            found += _source_problems(source, export, present, resource, folder, inspected)
+        for dev_name in sorted(export.dev_only):
+            dist = present.get(canonicalize_name(dev_name))
+            if dist is None or dist.checkout is not None:
+                continue
+            found.append(
+                Problem(
+                    "dev-dist",
+                    f"{dist.name} {dist.version} is in the build, but {export.lock.name} holds it "
+                    "only for dev groups or extras: a deploy would ship a development tool",
+                    f"{_REBUILD} (it installs the main dependencies only)",
+                    dist.info,
+                    None,
                     rid,
                 )
             )
@@ -219,6 +341,95 @@ def resource_problems(resource: Resource, folder: Path) -> list[Problem]:
             )
         )
     return found
+
+
+def _source_problems(
+    source: LocalSource,
+    export: LockExport,
+    present: dict[str, Installed],
+    resource: Resource,
+    folder: Path,
+    inspected: dict[Path, ProjectInfo],
+) -> list[Problem]:
+    """A local source the lock declares: its dist-info at its pyproject's version, and each of
+    its import packages with every module of the checkout, as files in the build."""
+    rid = resource.logical_id
+    dist = present.get(canonicalize_name(source.name))
+    if dist is not None and dist.checkout is not None:
+        return []  # a dev or sync build's link: `linked-dist` says so
+    where = os.path.relpath(source.path, export.lock.parent)
+    try:
+        info = inspected.get(source.path) or inspect_project(source.path)
+    except UsageError as exc:
+        return [
+            Problem(
+                "declared-unreadable",
+                f"local source {source.name} ({where}) declared in {export.lock.name} cannot be "
+                f"read: {exc.message}: check cannot prove what a deploy would ship for {rid}",
+                exc.hint or "fix the project, or lock again",
+                export.lock,
+                _lock_line(_read(export.lock), source.name),
+                rid,
+            )
+        ]
+    inspected[source.path] = info
+    missing = _missing_code(info.imports, sites(folder, resource))
+    if dist is None or missing:
+        what = ", ".join(missing[:3]) if dist is not None else f"its dist-info ({source.name})"
+        return [
+            Problem(
+                "source-missing",
+                f"local source {source.name} {info.version} ({where}) is declared in "
+                f"{export.lock.name}, but {what} is not in the build: a deploy would ship "
+                "without it",
+                f"rebuild; {_REBUILD}",
+                export.lock,
+                _lock_line(_read(export.lock), source.name),
+                rid,
+            )
+        ]
+    if dist.version != info.version:
+        return [
+            Problem(
+                "source-mismatch",
+                f"local source {source.name} {dist.version} in the build ({dist.info.name}), "
+                f"but its pyproject ({where}) says {info.version}",
+                f"rebuild; {_REBUILD}",
+                dist.info,
+                None,
+                rid,
+            )
+        ]
+    return []
+
+
+def _missing_code(imports: tuple[ImportRoot, ...], places: list[Path]) -> list[str]:
+    """The import roots (and, for packages, their modules) that no site of the build holds."""
+    missing: list[str] = []
+    for root in imports:
+        site = next((s for s in places if os.path.exists(s / root.name)), None)
+        if site is None:
+            missing.append(root.name)
+            continue
+        if root.kind != "package":
+            continue
+        for module in sorted(root.source.rglob("*.py")):
+            rel = module.relative_to(root.source)
+            if "__pycache__" in rel.parts:
+                continue
+            if not (site / root.name / rel).is_file():
+                missing.append(f"{root.name}/{rel.as_posix()}")
+    return missing
+
+
+def _lock_line(text: str, name: str) -> int | None:
+    """The line of a lock that names a package (`name = "..."` in uv.lock and poetry.lock)."""
+    wanted = canonicalize_name(name)
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _LOCK_NAME.match(line)
+        if match and canonicalize_name(match.group(1)) == wanted:
+            return number
+    return None
 
 
 def _missing_tops(info: Path) -> list[str]:
