@@ -297,39 +297,24 @@ def build_findings(template: Template, root: Path) -> tuple[list[Finding], list[
     """Findings in each resource dir of a SAM build dir, and each function's size."""
     findings: list[Finding] = []
     sizes: dict[str, int] = {}
-    dirs = _build_dirs(template, root)
-    for rid, folder in dirs:
-        resource = template.resources.get(rid)
+    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    for folder in dirs:
+        resource = template.resources.get(folder.name)
+        rid = resource.logical_id if resource else folder.name
         findings += scan_tree(folder, rid, host_prefixes(template.path.parent))
         findings += [_leak(leak) for leak in leaks.build_leaks(folder, rid)]
         if resource is not None:
             findings += audit_native(folder, resource)
-        sizes[rid] = tree_size(folder)
+        sizes[folder.name] = tree_size(folder)
     reports = []
-    for rid, _folder in dirs:
-        resource = template.resources.get(rid)
+    for folder in dirs:
+        resource = template.resources.get(folder.name)
         if resource is None or resource.kind != "function":
             continue
         report = size_report(resource, root, sizes)
         reports.append(report)
         findings += _size_findings(report)
     return findings, reports
-
-
-def _build_dirs(template: Template, root: Path) -> list[tuple[str, Path]]:
-    """Each resource dir of a build dir with the ID it is read as, by folder name: every folder
-    at the top, and a nested application's resources where SAM puts them (App/Child/Fn)."""
-    stacks = {stack.split("/", 1)[0] for stack in template.stacks if stack}
-    found = [
-        (p.name, p)
-        for p in root.iterdir()
-        if p.is_dir() and not p.is_symlink() and p.name not in stacks
-    ]
-    for resource in template.resources.values():
-        folder = root / resource.logical_id
-        if resource.stack and folder.is_dir() and not folder.is_symlink():
-            found.append((resource.logical_id, folder))
-    return sorted(found)
 
 
 def scan_tree(folder: Path, resource: str, prefixes: tuple[str, ...]) -> list[Finding]:
