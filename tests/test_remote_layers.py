@@ -12,6 +12,7 @@ cache, processes and SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import io
@@ -177,53 +178,65 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.Thre
     return server
 
 
-@pytest.fixture(scope="module")
-def aws(tool_env: dict[str, str]) -> Iterator[Cloud]:
-    moto_server = BIN / "moto_server"
-    if not moto_server.exists():
+@contextlib.contextmanager
+def moto_server(**settings: str) -> Iterator[int]:
+    """A moto server on a free port (its port), with moto's settings as environment variables."""
+    program = BIN / "moto_server"
+    if not program.exists():
         pytest.skip("moto[server] is not installed (pip install -e '.[test]')")
     port = free_port()
-    zips = Zips()
     with tempfile.TemporaryFile() as log:
-        moto = subprocess.Popen([str(moto_server), "-p", str(port)], stdout=log, stderr=log)
-        files = serve(zip_handler(zips))
-        zips.port = files.server_address[1]
-        proxy = serve(proxy_handler(port, zips))
+        env = {**os.environ, **settings}
+        moto = subprocess.Popen([str(program), "-p", str(port)], stdout=log, stderr=log, env=env)
         try:
-            endpoint = f"http://localhost:{proxy.server_address[1]}"
             deadline = time.monotonic() + 60
             while True:
                 try:
                     urllib.request.urlopen(f"http://localhost:{port}/moto-api/", timeout=2)
                     break
                 except OSError:
-                    assert time.monotonic() < deadline, "moto server did not start"
+                    assert moto.poll() is None and time.monotonic() < deadline, "no moto server"
                     time.sleep(0.2)
+            yield port
+        finally:
+            moto.terminate()
+            moto.wait(timeout=30)
+
+
+def lambda_client(port: int) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=f"http://localhost:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="module")
+def aws(tool_env: dict[str, str]) -> Iterator[Cloud]:
+    zips = Zips()
+    with moto_server() as port:
+        files = serve(zip_handler(zips))
+        zips.port = files.server_address[1]
+        proxy = serve(proxy_handler(port, zips))
+        try:
             env = {k: v for k, v in tool_env.items() if not k.startswith("AWS_")}
             env.update(
                 {
-                    "AWS_ENDPOINT_URL": endpoint,
+                    "AWS_ENDPOINT_URL": f"http://localhost:{proxy.server_address[1]}",
                     "AWS_ACCESS_KEY_ID": "testing",
                     "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1",
                     "AWS_REGION": "us-east-1",
                 }
             )
-            client = boto3.client(
-                "lambda",
-                endpoint_url=f"http://localhost:{port}",
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
-            yield Cloud(env, zips, client)
+            yield Cloud(env, zips, lambda_client(port))
         finally:
             for gate in zips.stalls.values():
                 gate.set()
             proxy.shutdown()
             files.shutdown()
-            moto.terminate()
-            moto.wait(timeout=30)
 
 
 # -- a real sam build of functions whose layers are published ones ----------------------------
@@ -489,6 +502,24 @@ def test_an_unreachable_lambda_is_one_line(
     with pytest.raises(UsageError, match="cannot ask Lambda for it") as caught:
         remote_layers.fetch(arn, tmp_path / "layers-pkg", say=lambda line: None)
     assert "\n" not in str(caught.value)
+
+
+def test_credentials_aws_refuses_are_one_line(
+    aws_env: Cloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto with its IAM checks on (after one free action, the publish) refuses the keys."""
+    with moto_server(INITIAL_NO_AUTH_ACTION_COUNT="1") as port:
+        layer = zip_of({LAYER_INIT: "VALUE = 1\n"})
+        answer = lambda_client(port).publish_layer_version(
+            LayerName="guarded", Content={"ZipFile": layer}
+        )
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://localhost:{port}")
+        with pytest.raises(UsageError, match="AWS refused the credentials") as caught:
+            remote_layers.fetch(answer["LayerVersionArn"], tmp_path / "cache", say=print)
+    message = str(caught.value)
+    assert "\n" not in message and "<" not in message and "AWS_PROFILE" in message
+    assert "InvalidClientTokenId" in message
+    assert os.listdir(tmp_path / "cache") == [".locks"]
 
 
 FETCH = "import sys; from samlink.runtime import remote_layers as r; print(r.fetch(sys.argv[1]))"

@@ -161,8 +161,8 @@ def _location(layer: LayerArn) -> tuple[str, str | None]:
         ) from None
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = str(error.get("Message", "")).strip() or code
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code, message = _error_of(str(error.get("Code", "")), str(error.get("Message", "")))
         if code in ("AccessDeniedException", "AccessDenied"):
             raise UsageError(
                 f"layer {layer.arn}: access denied by Lambda ({message})",
@@ -174,12 +174,13 @@ def _location(layer: LayerArn) -> tuple[str, str | None]:
                 f"layer {layer.arn} was not found in {layer.region}",
                 "check the layer name, version and account in the template",
             ) from None
-        if code in ("UnrecognizedClientException", "InvalidSignatureException", "ExpiredToken"):
+        if code in _REFUSED_CREDENTIALS or status in (401, 403):
             raise UsageError(
-                f"layer {layer.arn}: AWS refused the credentials ({message})", credentials_hint
+                f"layer {layer.arn}: AWS refused the credentials ({code}: {message})",
+                credentials_hint,
             ) from None
         raise UsageError(
-            f"layer {layer.arn}: GetLayerVersion failed: {code}: {message}",
+            f"layer {layer.arn}: GetLayerVersion failed ({code}: {message})",
             "retry; if it persists, run `sam local invoke` once to fill SAM's layer cache",
         ) from None
     except BotoCoreError as exc:
@@ -196,6 +197,31 @@ def _location(layer: LayerArn) -> tuple[str, str | None]:
         )
     sha = content.get("CodeSha256")
     return location, sha if isinstance(sha, str) and sha else None
+
+
+_REFUSED_CREDENTIALS = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+
+
+def _error_of(code: str, message: str) -> tuple[str, str]:
+    """An AWS error's code and message, on one line; an XML error body is read for both (botocore
+    leaves it whole when a service answers in a format the API does not use)."""
+    inner_code = re.search(r"<Code>([^<]*)</Code>", message)
+    inner_message = re.search(r"<Message>([^<]*)</Message>", message)
+    if inner_code and (not code or code.isdigit()):
+        code = inner_code.group(1)
+    if inner_message:
+        message = inner_message.group(1)
+    text = _one_line(message) or code
+    return code, text if len(text) <= 300 else text[:297] + "..."
 
 
 def _download(layer: LayerArn, url: str, target: Path) -> str:
