@@ -522,6 +522,20 @@ def test_credentials_aws_refuses_are_one_line(
     assert os.listdir(tmp_path / "cache") == [".locks"]
 
 
+def test_without_boto3_a_download_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """boto3 is not one of samlink's own dependencies: where it cannot be imported (None in
+    sys.modules makes `import boto3` fail), a download stops with a hint, nothing left."""
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    arn = "arn:aws:lambda:us-east-1:123456789012:layer:noboto:1"
+    with pytest.raises(UsageError, match="needs boto3") as caught:
+        remote_layers.fetch(arn, tmp_path / "cache", say=lambda line: None)
+    assert "pip install boto3" in caught.value.hint
+    assert os.listdir(tmp_path / "cache") == [".locks"]
+    assert os.listdir(tmp_path / "cache" / ".locks") == []
+
+
 FETCH = "import sys; from samlink.runtime import remote_layers as r; print(r.fetch(sys.argv[1]))"
 
 
