@@ -102,6 +102,23 @@ def run(cmd: Sequence[str | Path], cwd: Path, env: dict[str, str]) -> None:
         sys.exit(f"benchmark command failed ({result.returncode}): {' '.join(map(str, cmd))}")
 
 
+def replays(cmd: Sequence[str | Path], cwd: Path, env: dict[str, str]) -> int:
+    """How many make targets of one `sam build` replayed their plan (samlink's fast path):
+    SAMLINK_DEBUG=1 makes each say which path it took, on stdout, which `sam build` shows."""
+    result = subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env={**env, "SAMLINK_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+        sys.exit(f"benchmark command failed ({result.returncode}): {' '.join(map(str, cmd))}")
+    return (result.stdout + result.stderr).count("samlink: fast path: replayed the plan")
+
+
 def timed(cmd: Sequence[str | Path], cwd: Path, env: dict[str, str]) -> float:
     """Wall-clock seconds of one run of `cmd` (start-up included, as a user waits for it)."""
     start = time.perf_counter()
@@ -125,6 +142,11 @@ def rounds(
                 before()
             row.seconds.append(measure())
             print(f"  {row.name}: run {index + 1}/{runs}: {row.seconds[-1]:.3f}s", file=sys.stderr)
+
+
+def load() -> float:
+    """The 1-minute load average now (NaN where the system has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def machine() -> str:

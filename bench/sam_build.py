@@ -9,17 +9,34 @@ the same requirements.txt), timed from start to exit, SAM's own start-up include
 - the seed's Makefile (`pip install -t` in every function, every time).
 The "rebuild" rows rebuild with nothing changed: what every `sam build` after the first costs.
 Slow rows get fewer runs (said in the table). --quick: 5 functions, fewest runs.
+
+A second table (`--only floor`) puts a warm `sam build --parallel` of a 10-function project with
+samlink's targets against the same project whose make targets only copy the handler: SAM's own
+cost of a makefile build, the floor any make target pays; the ratio is samlink's whole share.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import projects
-from harness import BIN, Row, machine, rounds, run, timed, tool_env, tool_version, workdir
+from harness import (
+    BIN,
+    Row,
+    load,
+    machine,
+    replays,
+    rounds,
+    run,
+    timed,
+    tool_env,
+    tool_version,
+    workdir,
+)
 from report import publish, table
 
 
@@ -30,9 +47,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs of the fast rows (default 5)")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    parser.add_argument(
+        "--only",
+        choices=("functions", "floor"),
+        help="one table: 1 and N functions by builder, or samlink against the copy-only floor",
+    )
     args = parser.parse_args()
-    many = args.functions or (5 if args.quick else 20)
     fast_runs = args.runs or (2 if args.quick else 5)
+    if args.only != "functions":
+        floor(args.functions or (5 if args.quick else 10), fast_runs, args)
+    if args.only != "floor":
+        by_builder(args, fast_runs)
+
+
+def by_builder(args: argparse.Namespace, fast_runs: int) -> None:
+    many = args.functions or (5 if args.quick else 20)
     slow_runs = 1 if args.quick else 3
 
     sections = []
@@ -114,6 +143,65 @@ def main() -> None:
                 "",
             ]
     publish("sam_build", "\n".join(lines), write=not args.no_write)
+
+
+def floor(count: int, runs: int, args: argparse.Namespace) -> None:
+    """Warm `sam build --parallel`: samlink's targets against copy-only targets, interleaved."""
+    with workdir(args.keep) as work:
+        env = tool_env(work)
+        sam = BIN / "sam"
+        print(f"== floor: {count} functions", file=sys.stderr)
+        ours = projects.make(work / "samlink", count, "samlink", env)
+        bare = projects.make(work / "copy-only", count, "copy-only", env)
+        # First builds fill the store (and warm SAM and make); not timed.
+        for project in (ours, bare):
+            run([sam, "build", "--parallel"], project, env)
+        # A full build writes a plan only for inputs older than a second: build once more.
+        time.sleep(1.1)
+        run([sam, "build", "--parallel"], ours, env)
+        _check_fast_path(ours, count, env)
+        samlink_row = Row("samlink targets", note="rebuild, store warm")
+        floor_row = Row("copy-only targets (floor)", note="`cp app.py $(ARTIFACTS_DIR)`, no deps")
+        rounds(
+            [
+                (floor_row, lambda: timed([sam, "build", "--parallel"], bare, env), runs),
+                (samlink_row, lambda: timed([sam, "build", "--parallel"], ours, env), runs),
+            ]
+        )
+        _check_built({"samlink": ours}, count)
+        for function_id in projects.function_ids(count):
+            if not (bare / ".aws-sam" / "build" / function_id / "app.py").is_file():
+                sys.exit(f"copy-only: {function_id} was not built")
+        load_after = load()
+        sam_version = tool_version([sam, "--version"], env)
+    ratio = samlink_row.median / floor_row.median
+    best = min(samlink_row.seconds) / min(floor_row.seconds)
+    extra = (samlink_row.median - floor_row.median) / count
+    lines = [
+        f"## Warm `sam build --parallel` of {count} functions: samlink against SAM's floor",
+        "",
+        f"`bench/sam_build.py --only floor`: the same {count} python3.12/x86_64 functions "
+        f"(`{' '.join(projects.REQUIREMENTS.split())}`, ~103 MB installed each), built with "
+        "samlink's make targets (store warm, nothing changed) and with make targets that only "
+        "copy the handler: what SAM itself costs for a makefile build (start-up, template, a "
+        "temp copy of each code dir, make), the floor. Whole `sam build --parallel`, "
+        f"interleaved. {machine()}, load {load_after:.1f} at the end; {sam_version}.",
+        "",
+        table([floor_row, samlink_row], reference=floor_row),
+        f"samlink's share: **{ratio:.2f}x** the floor (medians; {best:.2f}x of the minimums), "
+        f"{extra * 1000:.0f} ms a function over SAM's own cost.",
+        "",
+    ]
+    publish("sam_build_floor", "\n".join(lines), write=not args.no_write)
+
+
+def _check_fast_path(project: Path, count: int, env: dict[str, str]) -> None:
+    """Stop unless a rebuild of `project` replays every function's plan (the warm row must be
+    the warm path) and leaves every function built."""
+    replayed = replays([BIN / "sam", "build", "--parallel"], project, env)
+    if replayed != count:
+        sys.exit(f"{project.name}: {replayed} of {count} make targets took the fast path")
+    _check_built({project.name: project}, count)
 
 
 def _check_built(made: dict[str, Path], count: int) -> None:
