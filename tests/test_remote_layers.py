@@ -566,6 +566,60 @@ def test_a_killed_download_is_swept_by_the_next(aws_env: Cloud, tmp_path: Path) 
     assert os.listdir(cache / ".locks") == [f"{folder.name}.downloading.status"]
 
 
+def test_samlink_waits_for_sams_download_in_progress(aws_env: Cloud, tmp_path: Path) -> None:
+    """SAM unzips into the folder as it downloads: samlink waits for SAM's lock, then uses it."""
+    from samcli.lib.providers.provider import LayerVersion
+    from samcli.local.layers.layer_downloader import LayerDownloader
+
+    arn = aws_env.publish("samfirst", zip_of({LAYER_INIT: "VALUE = 'sam'\n" * 2000}))
+    gate = aws_env.zips.stalls[arn] = threading.Event()
+    cache = tmp_path / "layers-pkg"
+    through_proxy = boto3.client(
+        "lambda",
+        endpoint_url=aws_env.env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    sam = LayerDownloader(str(cache), str(tmp_path), [], lambda_client=through_proxy)
+    failures: list[BaseException] = []
+
+    def sam_download() -> None:
+        try:
+            sam.download(LayerVersion(arn, None))
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=sam_download)
+    thread.start()
+    child: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while not aws_env.downloads(arn):  # SAM holds its lock and is half way
+            assert time.monotonic() < deadline and thread.is_alive(), failures
+            time.sleep(0.1)
+        env = {**os.environ, "SAM_LAYER_CACHE_BASEDIR": str(cache)}
+        child = subprocess.Popen(
+            [sys.executable, "-c", FETCH, arn],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stderr is not None
+        first = child.stderr.readline()
+        assert f"waiting for another download of layer {arn} (pid {os.getpid()})" in first
+    finally:
+        gate.set()
+        thread.join(timeout=120)
+    out, err = child.communicate(timeout=120)
+    assert not failures and child.returncode == 0, err
+    folder = cache / sam_name(arn)
+    assert out.strip() == str(folder) and "downloading" not in err
+    assert aws_env.downloads(arn) == 1
+    assert (folder / LAYER_INIT).read_text() == "VALUE = 'sam'\n" * 2000
+
+
 def blocked_on_flock(pids: set[int]) -> bool:
     """Whether one of `pids` waits for an flock (a `->` line of /proc/locks)."""
     for line in Path("/proc/locks").read_text().splitlines():

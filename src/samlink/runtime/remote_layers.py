@@ -118,7 +118,7 @@ def fetch(
         raise os_error(exc, f"cannot make SAM's layer cache for {arn}") from None
     with locks.folder_lock(root):  # one samlink downloads; the others wait, then find it
         _sweep(root)
-        with _sam_download_record(folder):
+        with _sam_download_record(folder, arn, say or _stderr):
             if is_cached(folder):  # SAM or another samlink fetched it meanwhile
                 return folder
             (say or _stderr)(f"samlink: downloading layer {arn} into {folder}")
@@ -380,11 +380,12 @@ def _sam_status(folder: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def _sam_download_record(folder: Path) -> Iterator[None]:
+def _sam_download_record(folder: Path, arn: str, say: Callable[[str], None]) -> Iterator[None]:
     """Hold SAM's download lock for `folder` (waiting for a SAM that holds it, as SAM waits),
     with its status `in_progress`, then `completed` or `failed` as SAM writes them."""
     lock = _record(folder, "lock")
     deadline = time.monotonic() + SAM_LOCK_TIMEOUT
+    waiting = False
     while True:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -404,6 +405,9 @@ def _sam_download_record(folder: Path) -> Iterator[None]:
             if dead or age > SAM_LOCK_TIMEOUT or time.monotonic() > deadline:
                 _remove(lock)  # its holder is gone, or it is stale (SAM's rule)
                 continue
+            if not waiting:
+                say(f"samlink: waiting for another download of layer {arn} (pid {holder})")
+                waiting = True
             time.sleep(0.2)
         except OSError as exc:
             raise os_error(exc, "cannot lock SAM's layer cache") from None
