@@ -245,5 +245,22 @@ def test_nested_project_end_to_end(
     checked = run([SAMLINK, "check", "--json"], project, tool_env, check=False)
     assert checked.returncode == 1, checked.stderr
     report = json.loads(checked.stdout)
-    named = {f.get("resource") for f in report["findings"]}
-    assert "App/Child/Fn" in named
+    named = {f.get("resource") for f in report["findings"] if f["severity"] == "error"}
+    assert "App/Child/Fn" in named, report["findings"]
+    # Read as the resources they are: no finding names a stack's folder.
+    assert not named & {"App", "Again", "Plain", "App/Child"}, named
+
+    # The remote application is said once, as not managed, by status and doctor.
+    shown = run([SAMLINK, "status"], project, tool_env).stdout
+    assert shown.count("Remote: not managed") == 1
+    doctor = run([SAMLINK, "doctor", "--json"], project, tool_env, check=False)
+    assert "Remote: a nested application whose template is not local" in doctor.stdout
+
+    # A child template that lost its makefile build is drift, named in the child template.
+    child = project / "app" / "child" / "template.yaml"
+    child.write_text(CHILD)
+    drift = run([SAMLINK, "check", "--json", "--sources-only"], project, tool_env, check=False)
+    assert drift.returncode == 1
+    found = [f for f in json.loads(drift.stdout)["findings"] if f["code"] == "template-drift"]
+    assert len(found) == 1 and found[0]["file"] == "app/child/template.yaml", found
+    assert "App/Child/Fn" in found[0]["message"]

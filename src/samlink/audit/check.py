@@ -197,7 +197,7 @@ def initialized(template: Template) -> list[Resource]:
         assert resource.code_dir is not None
         mk = resource.code_dir / "Makefile"
         text = mk.read_text(encoding="utf-8", errors="replace") if mk.is_file() else ""
-        if resource.build_method == "makefile" or f"build-{resource.logical_id}" in (
+        if resource.build_method == "makefile" or f"build-{resource.local_id}" in (
             makefile.own_targets(text)
         ):
             chosen.append(resource)
@@ -221,8 +221,13 @@ def drift_findings(template: Template) -> list[Finding]:
 
 def _drift(template: Template, chosen: list[Resource], path: Path, old: str, new: str) -> Finding:
     line = _first_difference(old, new) if old else None  # None: the file does not exist
-    if path == template.path:
-        pending = [r for r in chosen if r.build_method != "makefile"]
+    # The root template, or a nested application's (each is edited in place).
+    if path == template.path or any(r.template_path == path for r in chosen):
+        pending = [
+            r
+            for r in chosen
+            if r.build_method != "makefile" and (r.template_path or template.path) == path
+        ]
         what = (
             f"{', '.join(r.logical_id for r in pending)} not on makefile builds"
             if pending
@@ -297,24 +302,39 @@ def build_findings(template: Template, root: Path) -> tuple[list[Finding], list[
     """Findings in each resource dir of a SAM build dir, and each function's size."""
     findings: list[Finding] = []
     sizes: dict[str, int] = {}
-    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
-    for folder in dirs:
-        resource = template.resources.get(folder.name)
-        rid = resource.logical_id if resource else folder.name
+    dirs = _build_dirs(template, root)
+    for rid, folder in dirs:
+        resource = template.resources.get(rid)
         findings += scan_tree(folder, rid, host_prefixes(template.path.parent))
         findings += [_leak(leak) for leak in leaks.build_leaks(folder, rid)]
         if resource is not None:
             findings += audit_native(folder, resource)
-        sizes[folder.name] = tree_size(folder)
+        sizes[rid] = tree_size(folder)
     reports = []
-    for folder in dirs:
-        resource = template.resources.get(folder.name)
+    for rid, _folder in dirs:
+        resource = template.resources.get(rid)
         if resource is None or resource.kind != "function":
             continue
         report = size_report(resource, root, sizes)
         reports.append(report)
         findings += _size_findings(report)
     return findings, reports
+
+
+def _build_dirs(template: Template, root: Path) -> list[tuple[str, Path]]:
+    """Each resource dir of a build dir with the ID it is read as, by folder name: every folder
+    at the top, and a nested application's resources where SAM puts them (App/Child/Fn)."""
+    stacks = {stack.split("/", 1)[0] for stack in template.stacks if stack}
+    found = [
+        (p.name, p)
+        for p in root.iterdir()
+        if p.is_dir() and not p.is_symlink() and p.name not in stacks
+    ]
+    for resource in template.resources.values():
+        folder = root / resource.logical_id
+        if resource.stack and folder.is_dir() and not folder.is_symlink():
+            found.append((resource.logical_id, folder))
+    return sorted(found)
 
 
 def scan_tree(folder: Path, resource: str, prefixes: tuple[str, ...]) -> list[Finding]:

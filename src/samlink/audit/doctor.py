@@ -28,7 +28,7 @@ from samlink.build.installer import IndexOptions, pip_configuration, pip_setting
 from samlink.errors import UsageError
 from samlink.model import links, requirements, samconfig
 from samlink.model.project import ProjectInfo, is_python_project
-from samlink.model.template import Resource, Template, load_template
+from samlink.model.template import REMOTE_REASON, Resource, Template, load_template
 from samlink.runtime.docker import MIN_SAM, parse_sam_version
 
 SCHEMA_VERSION = 1
@@ -285,7 +285,10 @@ def check_template(template: Template) -> list[Diagnosis]:
     """The template parses; which resources samlink manages."""
     managed = template.managed()
     others = [r for r in template.resources.values() if not r.managed]
-    skipped = "; ".join(f"{r.logical_id}: {r.reason}" for r in others)
+    skipped = "; ".join(
+        [f"{r.logical_id}: {r.reason}" for r in others]
+        + [f"{full_id}: {REMOTE_REASON}" for full_id in template.remote]
+    )
     tail = f"; not managed: {skipped}" if skipped else ""
     if not managed:
         return [

@@ -10,7 +10,7 @@ import click
 from samlink import atomicfile, locks
 from samlink.build import adopt
 from samlink.errors import UsageError
-from samlink.model.template import load_template
+from samlink.model.template import REMOTE_REASON, load_template
 
 
 def run(
@@ -82,11 +82,7 @@ def _run(
                 f"samlink init: {resource.logical_id} not managed: {resource.reason}", err=True
             )
     for full_id in template.remote:
-        click.echo(
-            f"samlink init: {full_id} not managed: a nested application whose template is "
-            "not local (S3, a URL, the Serverless Application Repository)",
-            err=True,
-        )
+        click.echo(f"samlink init: {full_id} not managed: {REMOTE_REASON}", err=True)
     names = ", ".join(r.logical_id for r in chosen)
     wrote = ", ".join(_display(p, project_dir) for p, _, _ in changes) or "nothing (already set up)"
     click.echo(f"samlink init: {names} on makefile builds; wrote {wrote}", err=True)

@@ -9,6 +9,7 @@ import click
 
 from samlink.build.location import beside, find_build_dir, shown
 from samlink.build.state import collect
+from samlink.model.template import REMOTE_REASON
 
 
 def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) -> int:
@@ -49,6 +50,8 @@ def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) ->
             state = "; ".join(parts)
         table.add_row(item["id"], item["kind"], item["runtime"] or "-", state)
     console.print(table)
+    for full_id in report.get("remote", []):
+        console.print(f"{full_id}: not managed: {REMOTE_REASON}")
     root = Path(report["build_dir"])
     other = beside(root, template_path) if not root.is_dir() else None
     if other is not None:

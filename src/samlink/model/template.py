@@ -28,6 +28,11 @@ SERVERLESS_LAYER = "AWS::Serverless::LayerVersion"
 LAMBDA_LAYER = "AWS::Lambda::LayerVersion"
 SERVERLESS_APPLICATION = "AWS::Serverless::Application"
 CLOUDFORMATION_STACK = "AWS::CloudFormation::Stack"
+# Why a nested application is not managed (said once, never an error).
+REMOTE_REASON = (
+    "a nested application whose template is not local "
+    "(S3, a URL, the Serverless Application Repository)"
+)
 FUNCTION_TYPES = (SERVERLESS_FUNCTION, LAMBDA_FUNCTION)
 LAYER_TYPES = (SERVERLESS_LAYER, LAMBDA_LAYER)
 SUPPORTED_RUNTIMES = tuple(f"python3.{minor}" for minor in range(9, 15))
