@@ -43,7 +43,7 @@ def stale_reasons(template: Template, resource: Resource, root: Path) -> list[st
     sources = {template.path, resource.template_path or template.path}
     if built.exists() and any(p.stat().st_mtime > built.stat().st_mtime for p in sources):
         return ["template changed"]
-    found = build_state(template.path.parent, resource, links.load(template.path.parent))
+    found = build_state(template.path.parent, resource, links.load(template.path.parent), root)
     return list(found["stale"]) if found["built"] else []
 
 

@@ -275,6 +275,40 @@ def _copy_namespace(source: str, path_root: str, dest: str) -> int:
     return count
 
 
+def stale_copy(source: str, path_root: str, dest: str) -> str | None:
+    """The first file (relative to `path_root`) whose copy in `dest` no longer matches the
+    flat-layout namespace package `source` (a size or mtime that differs, a file added or
+    gone); None when the copies are current. What `_copy_namespace` copies, one stat each side:
+    copies keep their source's mtime (copy2), so the build dir is its own stamp."""
+    wanted: set[str] = set()
+    for folder, dirs, files in os.walk(source):
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
+        for name in files:
+            if name.endswith(_SKIP_SUFFIXES):
+                continue
+            file = os.path.join(folder, name)
+            rel = os.path.relpath(file, path_root)
+            wanted.add(rel)
+            try:
+                st = os.stat(file)
+            except OSError:
+                continue  # a dangling link: the build says so
+            try:
+                copy = os.lstat(os.path.join(dest, rel))
+            except OSError:
+                return rel
+            if (copy.st_size, copy.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                return rel
+    copies = os.path.join(dest, os.path.relpath(source, path_root))
+    for folder, dirs, files in os.walk(copies):
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
+        for name in files:
+            rel = os.path.relpath(os.path.join(folder, name), dest)
+            if not name.endswith(_SKIP_SUFFIXES) and rel not in wanted:
+                return rel
+    return None
+
+
 def _judge(link: str, boundary: str) -> None:
     """Raise the build's one-line error when samlink.build.ship's rule refuses `link`."""
     from pathlib import Path

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from samlink.build import location, rebuild
+from samlink.build import location, rebuild, state
 from samlink.build.watcher import Change, SourceWatcher, Watch
 from samlink.errors import BuildError, UsageError
 from samlink.model.template import Template, load_template
@@ -293,6 +293,8 @@ class Engine:
             if resource.code_dir is not None:
                 paths.append(resource.code_dir)
             paths += _link_targets(root / function_id)
+            project = template.path.parent  # flat-layout namespace packages: copies, no links
+            paths += [source for _, source, _ in state.copied_sources(project, function_id)]
             for layer_id in resource.layers:
                 layer = template.resources.get(layer_id)
                 if layer is None:
@@ -300,6 +302,7 @@ class Engine:
                 if layer.code_dir is not None:
                     paths.append(layer.code_dir)
                 paths += _link_targets(root / layer_id / "python")
+                paths += [source for _, source, _ in state.copied_sources(project, layer_id)]
             feeds[function_id] = sorted({Path(os.path.realpath(p)) for p in paths if p.exists()})
         return feeds
 
