@@ -71,7 +71,39 @@ def tool_env(work: Path, *, store: Path | None = None) -> dict[str, str]:
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     for name in ("SAMLINK_REFRESH", "SAMLINK_RELEASE", "SAMLINK_INSTALLER", "ARTIFACTS_DIR"):
         env.pop(name, None)
+    revision = os.environ.get(REVISION_ENV)
+    if revision:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(snapshot(revision, work)), *filter(None, [env.get("PYTHONPATH")])]
+        )
     return env
+
+
+# SAMLINK_BENCH_REV=HEAD measures samlink as committed at that revision, not the checkout's
+# files (which others may be editing): its src/ is exported into the scratch dir and put first
+# on PYTHONPATH, which every samlink process below (make's too) inherits.
+REVISION_ENV = "SAMLINK_BENCH_REV"
+
+
+def snapshot(revision: str, work: Path) -> Path:
+    """src/ of `revision`, exported once into the scratch dir (`git archive`, no checkout)."""
+    dest = work / f"src-{revision.replace('/', '_')}"
+    if not dest.is_dir():
+        dest.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", revision, "src"], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            sys.exit(f"{REVISION_ENV}={revision}: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", revision],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        print(f"measuring samlink at {revision} ({commit})", file=sys.stderr)
+    return dest / "src"
 
 
 def find_python(version: str) -> Path:
