@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from samlink.build import location
 from samlink.build.assemble import code_entries
+from samlink.build.tree import stale_copy
 from samlink.errors import UsageError
 from samlink.model import links
 from samlink.model.project import fingerprint, is_python_project, quick_name
@@ -137,9 +138,14 @@ def build_state(
     if not record.get("release") and wanted != registry_built:
         stale.append("links changed since the build")
     for item in record.get("links", []):
-        root = Path(item["path"])
-        if root.is_dir() and fingerprint(root) != item.get("fingerprint"):
+        checkout = Path(item["path"])
+        if checkout.is_dir() and fingerprint(checkout) != item.get("fingerprint"):
             stale.append(f"{item['name']}: packaging metadata or layout changed")
+    if root is not None:
+        dest = root / resource.logical_id
+        stale += _stale_copies(
+            project_dir, record, dest / "python" if resource.kind == "layer" else dest
+        )
     if resource.code_dir is not None and resource.code_dir.is_dir():
         known = set(record.get("code", []))
         new = [p.name for p in code_entries(resource.code_dir) if p.name not in known]
@@ -152,3 +158,44 @@ def build_state(
         "links": sorted(built_links),
         "materialized": record.get("materialized", []),
     }
+
+
+def copied_sources(project_dir: Path, resource_id: str) -> list[tuple[str, Path, Path]]:
+    """The flat-layout namespace packages a resource's last build copied as real files:
+    (import name, source dir in the checkout, the checkout), from its build record."""
+    path = links.state_dir(project_dir) / "builds" / f"{resource_id}.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return _copied(project_dir, record)
+
+
+def _copied(project_dir: Path, record: dict[str, Any]) -> list[tuple[str, Path, Path]]:
+    if not record.get("materialized"):
+        return []  # nothing was copied: no checkout to inspect
+    found = []
+    for item in record.get("links", []):
+        checkout = Path(item["path"])
+        if not checkout.is_dir():
+            continue
+        try:
+            info = links.inspect_cached(project_dir, checkout)
+        except (UsageError, OSError):
+            continue  # the build says why
+        for top in info.imports:
+            if top.kind == "namespace" and top.path_root.resolve() == info.root.resolve():
+                found.append((top.name, top.source, top.path_root))
+    return found
+
+
+def _stale_copies(project_dir: Path, record: dict[str, Any], dest: Path) -> list[str]:
+    """A reason per namespace package copy in `dest` that its checkout's files no longer match."""
+    reasons = []
+    for name, source, path_root in _copied(project_dir, record):
+        changed = stale_copy(str(source), str(path_root), str(dest))
+        if changed is not None:
+            reasons.append(
+                f"{name}: copied files are stale ({path_root / changed} changed since the build)"
+            )
+    return reasons
