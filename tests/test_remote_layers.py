@@ -536,6 +536,20 @@ def test_without_boto3_a_download_is_one_line(
     assert os.listdir(tmp_path / "cache" / ".locks") == []
 
 
+def test_a_cache_it_cannot_write_is_one_line(tmp_path: Path) -> None:
+    """A folder where SAM's download record of the layer should be (as root, modes stop
+    nothing: a folder in the way is what the file system refuses here)."""
+    arn = "arn:aws:lambda:us-east-1:123456789012:layer:blocked:1"
+    cache = tmp_path / "cache"
+    (cache / ".locks" / f"{sam_name(arn)}.downloading.status").mkdir(parents=True)
+    with pytest.raises(UsageError, match="cannot use SAM's layer cache for") as caught:
+        remote_layers.fetch(arn, cache, say=lambda line: None)
+    assert caught.value.exit_code == 2 and "a folder stands where a file should be" in str(
+        caught.value
+    )
+    assert sorted(os.listdir(cache)) == [".locks"]
+
+
 FETCH = "import sys; from samlink.runtime import remote_layers as r; print(r.fetch(sys.argv[1]))"
 
 

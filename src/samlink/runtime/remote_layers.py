@@ -104,25 +104,26 @@ def fetch(
 ) -> Path:
     """The folder holding the published layer `arn`, downloaded into SAM's cache if missing.
 
-    `say` gets one line when a download starts (stderr by default).
+    `say` gets one line when a download starts or waits for another (stderr by default).
     """
     layer = parse_arn(arn)
     root = cache if cache is not None else cache_dir()
     folder = root / layer.folder_name
     if is_cached(folder):
         return folder
+    say = say or _stderr
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         (root / ".locks").mkdir(exist_ok=True)
+        with locks.folder_lock(root):  # one samlink downloads; the others wait, then find it
+            _sweep(root)
+            with _sam_download_record(folder, arn, say):
+                if is_cached(folder):  # SAM or another samlink fetched it meanwhile
+                    return folder
+                say(f"samlink: downloading layer {arn} into {folder}")
+                _install(layer, folder)
     except OSError as exc:
-        raise os_error(exc, f"cannot make SAM's layer cache for {arn}") from None
-    with locks.folder_lock(root):  # one samlink downloads; the others wait, then find it
-        _sweep(root)
-        with _sam_download_record(folder, arn, say or _stderr):
-            if is_cached(folder):  # SAM or another samlink fetched it meanwhile
-                return folder
-            (say or _stderr)(f"samlink: downloading layer {arn} into {folder}")
-            _install(layer, folder)
+        raise os_error(exc, f"cannot use SAM's layer cache for {arn}") from None
     return folder
 
 
