@@ -160,9 +160,11 @@ def test_wheel_line_tags_and_hashes_are_checked_before_installing(
     assert entries(project, env) == []
 
     write(project / "fn" / "requirements.txt", f"./wheels/{WHEEL} --hash=sha256:{digest}\n")
-    built = samlink_build(project, env, tmp_path / "a3")
-    assert built.returncode == 0, built.stderr
-    assert (tmp_path / "a3" / "tinywheel" / "__init__.py").read_text() == "VALUE = 1\n"
+    for installer in ("uv", "pip"):  # both installers take the line and its hash
+        out = tmp_path / f"a3-{installer}"
+        built = samlink_build(project, env, out, "--installer", installer)
+        assert built.returncode == 0, built.stderr
+        assert (out / "tinywheel" / "__init__.py").read_text() == "VALUE = 1\n"
 
 
 def test_fallback_without_samlink_installs_the_wheel_line(
