@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from samlink.build import makefile
+from samlink.build import makefile, uv_export
 from samlink.errors import UsageError
 from samlink.model import root, samconfig
 from samlink.model.template import Resource, Template, add_makefile_build
@@ -65,6 +65,7 @@ def _makefiles(
             )
         path = code_dir / "Makefile"
         existing = path.read_text(encoding="utf-8") if path.exists() else ""
+        declared = declared_kind(code_dir)
         specs: dict[str, makefile.TargetSpec] = {}
         for r in resources:  # a child used by two applications: one target for both full IDs
             specs.setdefault(
@@ -72,6 +73,7 @@ def _makefiles(
                 makefile.TargetSpec(
                     logical_id=r.local_id,
                     kind=r.kind,
+                    declared=declared,
                     python_version=(r.runtime or "python3.12").removeprefix("python"),
                     architecture=r.architecture,
                     template_relpath=makefile.template_relpath(
@@ -85,6 +87,23 @@ def _makefiles(
         rendered = makefile.render(existing, list(specs.values()), force=force, path=path)
         changes.append((path, existing, rendered))
     return changes
+
+
+def declared_kind(code_dir: Path) -> str:
+    """What declares a code dir's libraries, in samlink.build.declared's order but without
+    running anything: "requirements" (requirements.txt wins; also a code dir with neither),
+    "uv" (pyproject.toml with a uv.lock here or at its workspace root) or "poetry" (with a
+    poetry.lock here). The make target's fallback without samlink follows it."""
+    pyproject = code_dir / "pyproject.toml"
+    if (code_dir / "requirements.txt").is_file() or not pyproject.is_file():
+        return "requirements"
+    poetry = (code_dir / "poetry.lock").is_file()
+    here = (code_dir / uv_export.LOCK).is_file()
+    if (here or not poetry) and uv_export.find_lock(code_dir) is not None:
+        return "uv"
+    # A pyproject without a lock (tool settings only, or a lock still to make): samlink build
+    # says what is missing; the fallback copies the code as before.
+    return "poetry" if poetry else "requirements"
 
 
 def _gitignore(project_dir: Path) -> tuple[Path, str, str]:

@@ -2,7 +2,10 @@
 
 Each target runs `samlink build` when samlink is installed, and otherwise a plain pip install
 for the function's runtime and architecture plus a copy of the code, so teammates without
-samlink, CI images and `sam build --use-container` still build. Only make 3.81 syntax (macOS
+samlink, CI images and `sam build --use-container` still build. A function that declares its
+libraries in pyproject.toml with a uv.lock falls back to uv (the locked set, and real copies of
+its local sources) when uv is on PATH, and otherwise stops with one line; with a poetry.lock it
+stops with one line (Poetry bundles no exporter to fall back on). Only make 3.81 syntax (macOS
 ships it). No absolute path: the Makefile finds itself through $(MAKEFILE_LIST), which SAM
 sets to the ORIGINAL Makefile even when make runs in a temp copy.
 """
@@ -28,6 +31,18 @@ _BLOCK = re.compile(
 
 # What the fallback leaves out of the copy of the code dir (samlink's own rule is in assemble.py).
 FALLBACK_SKIP = "Makefile|requirements*|tests|test|events|venv|__pycache__|samconfig.*|template.*"
+# A function declared in pyproject.toml with a lock: the declaration and the lock stay out too.
+FALLBACK_SKIP_LOCKED = FALLBACK_SKIP + "|pyproject.toml|uv.lock|poetry.lock"
+# Folders of a local source that never go into the copy its wheel is built from.
+_SOURCE_EXCLUDES = (".git", ".venv", "venv", "__pycache__", "node_modules", ".tox")
+UV_MISSING = (
+    "samlink: this function's dependencies are locked in uv.lock: install uv "
+    "(https://docs.astral.sh/uv/) or samlink"
+)
+POETRY_MISSING = (
+    "samlink: this function's dependencies are locked in poetry.lock: install samlink to build "
+    "it (Poetry bundles no exporter to fall back on)"
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,9 @@ class TargetSpec:
     python_version: str
     architecture: str  # x86_64 | arm64
     template_relpath: str  # the template, relative to the Makefile's folder
+    # What declares its libraries: "requirements" (requirements.txt, or nothing), "uv" or
+    # "poetry" (pyproject.toml with that tool's lock): the fallback without samlink follows it.
+    declared: str = "requirements"
     # For a nested application's resource: the ROOT template, relative to the Makefile's
     # folder (the project whose links and plans the build uses); None at the root.
     root_relpath: str | None = None
@@ -71,7 +89,10 @@ def target_block(spec: TargetSpec) -> str:
     platform_lines = [f"{variable} = \\"]
     platform_lines += [f"  --platform {tag} \\" for tag in platforms[:-1]]
     platform_lines.append(f"  --platform {platforms[-1]}")
+    if spec.declared != "requirements":
+        platform_lines = []  # uv takes one --python-platform; Poetry's fallback installs nothing
     template = _shell_quote(spec.template_relpath)
+    skip = FALLBACK_SKIP if spec.declared == "requirements" else FALLBACK_SKIP_LOCKED
     # A nested application's target serves every full ID that uses its template: the build
     # tells them apart by $(ARTIFACTS_DIR) (samlink.commands.build).
     root = f" --root-template {_shell_quote(spec.root_relpath)}" if spec.root_relpath else ""
@@ -86,20 +107,7 @@ def target_block(spec: TargetSpec) -> str:
         f"\t  {SAM_CWD_ENV}='$(PWD)' \"$(SAMLINK)\" build {spec.logical_id} --template {template}"
         f" --makefile '$(strip $(SAMLINK_MAKEFILE))'{root}; \\",
         "\telse \\",
-        f'\t  echo "samlink not found: plain pip install for python{spec.python_version}'
-        f' {spec.architecture} (no links)"; \\',
-        # The real code dir, not SAM's temp copy: relative paths in requirements.txt mean it.
-        "\t  cd \"$$(dirname '$(strip $(SAMLINK_MAKEFILE))')\" || exit 1; \\",
-        f'\t  mkdir -p "{dest}" && \\',
-        "\t  if [ -f requirements.txt ]; then \\",
-        "\t    $(SAMLINK_PYTHON) -m pip install --disable-pip-version-check --no-compile"
-        f' --target "{dest}" --upgrade --implementation cp'
-        f" --python-version {spec.python_version}"
-        f" $({variable}) --only-binary=:all: -r requirements.txt"
-        " || exit 1; \\",
-        # pip's console scripts name this machine's interpreter: they never ship (nor in SAM's).
-        f'\t    rm -rf "{dest}/bin"; \\',
-        "\t  fi; \\",
+        *_fallback_install(spec, dest, variable),
         # A symlink that leads out of where `sam build` runs is refused: SAM's zip follows it.
         # Plain POSIX sh (no realpath on old macOS): follow the links, then `cd -P`/`pwd -P`.
         '\t  root=$$(cd -P "$(PWD)" 2>/dev/null && pwd -P) || root=$$(pwd -P); \\',
@@ -113,7 +121,7 @@ def target_block(spec: TargetSpec) -> str:
         ' sr=$$sr/$$(basename "$$sp"); fi; \\',
         '\t    case "$$sr/" in "$$root"/*) return 1 ;; esac; return 0; }; \\',
         "\t  for f in *; do \\",
-        f'\t    case "$$f" in {FALLBACK_SKIP}) continue ;; esac; \\',
+        f'\t    case "$$f" in {skip}) continue ;; esac; \\',
         '\t    if [ -f "$$f/pyproject.toml" ] || [ -f "$$f/setup.py" ]'
         ' || [ -f "$$f/pyvenv.cfg" ]; then continue; fi; \\',
         '\t    if [ -h "$$f" ] && samlink_out "$$f"; then'
@@ -130,6 +138,70 @@ def target_block(spec: TargetSpec) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _fallback_install(spec: TargetSpec, dest: str, variable: str) -> list[str]:
+    """The recipe lines without samlink, up to the copy of the code: the dependencies as the
+    function declares them (requirements.txt with pip, uv.lock with uv), or one line to stop."""
+    # The real code dir, not SAM's temp copy: relative paths in requirements.txt mean it, and
+    # uv finds the function's workspace and lock from it.
+    cd = "\t  cd \"$$(dirname '$(strip $(SAMLINK_MAKEFILE))')\" || exit 1; \\"
+    if spec.declared == "poetry":
+        return [f'\t  echo "{POETRY_MISSING}" >&2; exit 1; \\']
+    if spec.declared == "uv":
+        target = target_for(f"python{spec.python_version}", spec.architecture)
+        for_target = (
+            f"--python-version {spec.python_version} --python-platform {target.uv_platform}"
+        )
+        export = (
+            "uv export --frozen --no-default-groups --no-emit-project"
+            " --no-header --no-annotate --quiet --format requirements.txt"
+        )
+        excludes = " ".join(f"--exclude {name}" for name in _SOURCE_EXCLUDES)
+        return [
+            f'\t  if ! command -v uv >/dev/null 2>&1; then echo "{UV_MISSING}" >&2; exit 1; fi; \\',
+            f'\t  echo "samlink not found: uv install of uv.lock for python{spec.python_version}'
+            f' {spec.architecture} (no links)"; \\',
+            cd,
+            f'\t  mkdir -p "{dest}" || exit 1; \\',
+            "\t  samlink_tmp=$$(mktemp -d) || exit 1; trap 'rm -rf \"$$samlink_tmp\"' EXIT; \\",
+            # Exactly the locked third-party set (hashes checked), wheels for the target only.
+            f'\t  {export} --no-emit-local --emit-index-url -o "$$samlink_tmp/locked.txt"'
+            " || exit 1; \\",
+            f'\t  uv pip install --target "{dest}" {for_target} --only-binary :all: --no-deps'
+            ' --no-progress -r "$$samlink_tmp/locked.txt" || exit 1; \\',
+            # The local sources (workspace members, path dependencies), as real files: each is
+            # built from a copy, since a backend (setuptools) writes where it builds.
+            f'\t  {export} --no-editable --no-hashes -o "$$samlink_tmp/all.txt" || exit 1; \\',
+            '\t  grep -E \'^(\\.|/)\' "$$samlink_tmp/all.txt" > "$$samlink_tmp/local.txt"; \\',
+            # uv writes their paths relative to the workspace root: the folder of the uv.lock.
+            '\t  ws=$$(pwd -P); while [ ! -f "$$ws/uv.lock" ] && [ "$$ws" != / ]; do'
+            ' ws=$$(dirname "$$ws"); done; \\',
+            "\t  n=0; while IFS= read -r p; do n=$$((n+1)); \\",
+            '\t    case "$$p" in /*) src=$$p ;; *) src=$$ws/$$p ;; esac; \\',
+            '\t    mkdir "$$samlink_tmp/src$$n" || exit 1; \\',
+            f'\t    (cd "$$src" && tar {excludes} -cf - .) | (cd "$$samlink_tmp/src$$n" &&'
+            " tar -xf -) || exit 1; \\",
+            f'\t    uv pip install --target "{dest}" {for_target} --no-deps --no-sources'
+            ' --no-progress "$$samlink_tmp/src$$n" || exit 1; \\',
+            '\t  done < "$$samlink_tmp/local.txt"; \\',
+            f'\t  rm -rf "{dest}/bin"; \\',
+        ]
+    return [
+        f'\t  echo "samlink not found: plain pip install for python{spec.python_version}'
+        f' {spec.architecture} (no links)"; \\',
+        cd,
+        f'\t  mkdir -p "{dest}" && \\',
+        "\t  if [ -f requirements.txt ]; then \\",
+        "\t    $(SAMLINK_PYTHON) -m pip install --disable-pip-version-check --no-compile"
+        f' --target "{dest}" --upgrade --implementation cp'
+        f" --python-version {spec.python_version}"
+        f" $({variable}) --only-binary=:all: -r requirements.txt"
+        " || exit 1; \\",
+        # pip's console scripts name this machine's interpreter: they never ship (nor in SAM's).
+        f'\t    rm -rf "{dest}/bin"; \\',
+        "\t  fi; \\",
+    ]
 
 
 def render(
