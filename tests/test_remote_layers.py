@@ -703,6 +703,19 @@ def test_unpack_refuses_what_leads_outside(
     assert not (tmp_path / "evil").exists() and not (tmp_path / "cache" / "x").exists()
 
 
+def test_unpack_of_a_damaged_zip_is_one_line(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(LAYER_INIT, "VALUE = 'intact'\n")
+    data = buffer.getvalue().replace(b"intact", b"broken")  # the CRC no longer matches
+    (tmp_path / "layer.zip").write_bytes(data)
+    into = tmp_path / "out"
+    into.mkdir()
+    with pytest.raises(UsageError, match="its zip is damaged") as caught:
+        remote_layers.unpack(tmp_path / "layer.zip", into, what="layer L")
+    assert "\n" not in str(caught.value) and caught.value.exit_code == 2
+
+
 def test_unpack_keeps_modes_and_links_inside(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -29,6 +29,7 @@ import stat
 import sys
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,21 +310,43 @@ def unpack(zip_path: Path, into: Path, *, what: str) -> None:
         entries = archive.infolist()
         for entry in entries:
             _check_name(entry.filename, what)
-        for entry in entries:
-            target = into / entry.filename
-            mode = (entry.external_attr >> 16) & 0xFFFF
-            if stat.S_ISLNK(mode):
-                links.append((target, archive.read(entry).decode("utf-8"), entry.filename))
-            elif entry.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-                fd = os.open(target, flags, 0o644)
-                with os.fdopen(fd, "wb") as out, archive.open(entry) as source:
-                    shutil.copyfileobj(source, out, 1 << 20)
-                if mode & 0o777:
-                    os.chmod(target, mode & 0o777)
+        try:
+            _extract(archive, entries, into, links)
+        except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"{what}: its zip is damaged: {_one_line(exc)}",
+                "invoke again; if it persists, the published layer itself is broken",
+            ) from None
+        except NotImplementedError as exc:  # a compression method Python cannot read
+            raise UsageError(f"{what}: cannot unpack its zip: {exc}", "repack it") from None
+    _make_links(into, links, what)
+
+
+def _extract(
+    archive: zipfile.ZipFile,
+    entries: list[zipfile.ZipInfo],
+    into: Path,
+    links: list[tuple[Path, str, str]],
+) -> None:
+    """Folders and files, with their modes; symlinks are only collected into `links`."""
+    for entry in entries:
+        target = into / entry.filename
+        mode = (entry.external_attr >> 16) & 0xFFFF
+        if stat.S_ISLNK(mode):
+            links.append((target, archive.read(entry).decode("utf-8"), entry.filename))
+        elif entry.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(target, flags, 0o644)
+            with os.fdopen(fd, "wb") as out, archive.open(entry) as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+            if mode & 0o777:
+                os.chmod(target, mode & 0o777)
+
+
+def _make_links(into: Path, links: list[tuple[Path, str, str]], what: str) -> None:
     inside = os.path.realpath(into)
     for target, link_to, name in links:
         if os.path.isabs(link_to) or not link_to:
