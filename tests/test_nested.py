@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from conftest import BIN, copy_lib, run, sam_build
 from samlink.errors import UsageError
 from samlink.model.template import load_template, stack_parameters
+from test_sync import free_port
+from test_watch import Live
 
 SAMLINK = BIN / "samlink"
 
@@ -249,6 +252,18 @@ def test_nested_project_end_to_end(
     assert "App/Child/Fn" in named, report["findings"]
     # Read as the resources they are: no finding names a stack's folder.
     assert not named & {"App", "Again", "Plain", "App/Child"}, named
+
+    # start-api serves the nested function's route (the child used twice: the first serves).
+    port = free_port()
+    live = Live([SAMLINK, "start-api", "--no-build", "--port", str(port)], project, tool_env)
+    try:
+        live.wait_for(r"serving on", timeout=300)
+        assert "GET /nested -> App/Child/Fn" in live.output, live.output
+        assert "Again/Child: GET /nested is served by App/Child" in live.output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/nested", timeout=60) as answer:
+            assert json.loads(answer.read()) == {"stage": "dev-child", "lib": "single v2"}
+    finally:
+        live.kill()
 
     # The remote application is said once, as not managed, by status and doctor.
     shown = run([SAMLINK, "status"], project, tool_env).stdout

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from samlink.model.template import FUNCTION_TYPES, SERVERLESS_FUNCTION, Template, resolve_value
+from samlink.model.template import (
+    FUNCTION_TYPES,
+    SERVERLESS_FUNCTION,
+    Template,
+    resolve_value,
+    stack_parameters,
+)
 
 REST = "rest"
 HTTP = "http"
@@ -99,16 +106,69 @@ class Gateway:
 
 
 def read_gateway(template: Template, overrides: Mapping[str, str] | None = None) -> Gateway:
-    """The routes and function URLs of `template` (parameters as `overrides` set them)."""
-    reader = _Reader(template, dict(overrides or {}))
-    return reader.read()
+    """The routes and function URLs of `template` (parameters as `overrides` set them), and
+    of its nested applications, as `sam local start-api` serves them all on one port: their
+    functions and APIs by full ID (App/Child/Fn), their parameters as the parents pass them."""
+    gateway = _Reader(template.document, {**template.parameters, **(overrides or {})}).read()
+    # One child template used by two applications declares its routes twice; on one local port
+    # the first application serves them (said once). Routes of different templates that meet
+    # still collide (samlink.runtime.gateway.table).
+    served: dict[tuple[object, str, str], str] = {}
+    for path, stack in template.stacks.items():
+        if not path:
+            continue
+        values: dict[str, str | None] = dict(stack_parameters(template, path, overrides))
+        nested = _nested(_Reader(stack.document, values).read(), f"{path}/")
+        routes: list[Route] = []
+        notes = list(nested.notes)
+        for route in nested.routes:
+            first = served.setdefault((stack.template_path, route.method, route.path), path)
+            if first == path:
+                routes.append(route)
+            else:
+                notes.append(f"{path}: {route.key} is served by {first} (the same template)")
+        gateway = Gateway(
+            gateway.routes + tuple(routes),
+            gateway.urls + nested.urls,
+            tuple(dict.fromkeys(gateway.notes + tuple(notes))),
+        )
+    return gateway
+
+
+def _nested(gateway: Gateway, prefix: str) -> Gateway:
+    """A nested application's gateway with its APIs and functions named by full ID."""
+    apis: dict[str, Api] = {}
+
+    def api(item: Api) -> Api:
+        return apis.setdefault(
+            item.logical_id, dataclasses.replace(item, logical_id=prefix + item.logical_id)
+        )
+
+    def authorizer(item: Authorizer | None) -> Authorizer | None:
+        if item is None:
+            return None
+        return dataclasses.replace(item, function_id=prefix + item.function_id)
+
+    routes = tuple(
+        dataclasses.replace(
+            route,
+            api=api(route.api),
+            function_id=prefix + route.function_id,
+            authorizer=authorizer(route.authorizer),
+        )
+        for route in gateway.routes
+    )
+    urls = tuple(
+        dataclasses.replace(url, function_id=prefix + url.function_id) for url in gateway.urls
+    )
+    return Gateway(routes, urls, tuple(f"{prefix}{note}" for note in gateway.notes))
 
 
 class _Reader:
-    def __init__(self, template: Template, overrides: dict[str, str]) -> None:
-        self.doc = template.document
+    def __init__(self, doc: dict[str, Any], parameters: dict[str, str | None]) -> None:
+        self.doc = doc
         self.resources: dict[str, Any] = _dict(self.doc.get("Resources"))
-        self.parameters: dict[str, str | None] = {**template.parameters, **overrides}
+        self.parameters: dict[str, str | None] = parameters
         self.functions = {
             lid for lid, res in self.resources.items() if _dict(res).get("Type") in FUNCTION_TYPES
         }
