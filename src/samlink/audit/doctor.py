@@ -23,11 +23,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from samlink.audit import check
-from samlink.build import location
+from samlink.build import declared, location
 from samlink.build.installer import IndexOptions, pip_configuration, pip_settings
 from samlink.errors import UsageError
 from samlink.model import links, requirements, samconfig
 from samlink.model.project import ProjectInfo, is_python_project
+from samlink.model.target import target_for
 from samlink.model.template import REMOTE_REASON, Resource, Template, load_template
 from samlink.runtime.docker import MIN_SAM, parse_sam_version
 
@@ -70,6 +71,7 @@ def diagnose(template_path: Path, build_dir: Path | None = None) -> list[Diagnos
     found += check_engine_paths(template)
     found += check_emulation(template)
     found += check_build(template, build_dir)
+    found += check_declared(template)  # last: a function's first line stays its build's
     return found
 
 
@@ -446,6 +448,52 @@ def check_pythons(template: Template) -> list[Diagnosis]:
             )
         )
     return found
+
+
+def check_declared(template: Template) -> list[Diagnosis]:
+    """Which input declares each function's libraries, and a lock that no longer matches its
+    pyproject files."""
+    found: list[Diagnosis] = []
+    for resource in template.managed():
+        if resource.code_dir is None or resource.runtime is None:
+            continue
+        found += _declared(resource, resource.code_dir, resource.runtime)
+    return found
+
+
+def _declared(resource: Resource, code_dir: Path, runtime: str) -> list[Diagnosis]:
+    rid = resource.logical_id
+    try:
+        inputs = declared.read(code_dir, target_for(runtime, resource.architecture))
+        stale = declared.lock_problem(inputs)
+    except UsageError as exc:  # no lock for declared dependencies, an unreadable lock, no uv
+        return [Diagnosis("declared", "fail", f"{rid}: {exc.message}", exc.hint, rid)]
+    what = describe_input(inputs, code_dir)
+    if stale is None:
+        return [Diagnosis("declared", "ok", f"{rid}: libraries from {what}", "", rid)]
+    relock = "uv lock" if inputs.kind == "uv" else "poetry lock"
+    assert inputs.lock is not None
+    return [
+        Diagnosis(
+            "lock-stale",
+            "warn",
+            f"{rid}: libraries from {what}, but {stale}: dev builds follow the lock as it is, "
+            "release builds and `samlink check` refuse it",
+            f"run `{relock}` in {os.path.relpath(inputs.lock.parent)} and commit the lock",
+            rid,
+        )
+    ]
+
+
+def describe_input(inputs: declared.Declared, code_dir: Path) -> str:
+    """Which input a code dir's libraries come from, as a user finds it on disk."""
+    if inputs.kind == "requirements":
+        return "requirements.txt"
+    if inputs.kind == "none" or inputs.lock is None:
+        return "nothing (no requirements.txt; no dependencies in pyproject.toml)"
+    where = os.path.relpath(inputs.lock.parent, code_dir.resolve())
+    at = "" if where == "." else f" (workspace root {where})"
+    return f"pyproject.toml + {inputs.lock.name}{at}"
 
 
 def check_links(template: Template) -> list[Diagnosis]:
