@@ -284,6 +284,31 @@ acme-lib = { path = "../lib", develop = true }
     assert "locked for Python >=3.11,<4, the function runs python3.10" in str(info.value)
 
 
+def test_a_lock_from_poetry_before_2_3_is_fresh_without_dependency_groups_in_its_hash(
+    tree: Path, poetry_env: dict[str, str]
+) -> None:
+    """Poetry < 2.3 left [dependency-groups] out of the content-hash; Poetry 2.5 allows for it
+    (reading the version from the lock's first line), and so does samlink. The old lock is made
+    from a real one (no older Poetry is installed here); Poetry's own check is the judge."""
+    fn = tree / "fn"
+    pyproject, lock_file = fn / "pyproject.toml", fn / "poetry.lock"
+    pyproject.write_text(pyproject.read_text() + '\n[dependency-groups]\nlint = ["iniconfig"]\n')
+    lock(fn, poetry_env)
+    data = tomlkit.parse(pyproject.read_text()).unwrap()
+    old_hash = poetry_lock.content_hash(data, with_groups=False)
+    text = lock_file.read_text()
+    current = re.search(r'content-hash = "([0-9a-f]+)"', text)
+    assert current is not None and current.group(1) == poetry_lock.content_hash(data)
+    text = text.replace(current.group(1), old_hash)
+    lock_file.write_text(re.sub(r"Poetry [0-9.]+ ", "Poetry 2.2.1 ", text, count=1))
+    assert poetry_lock.stale(pyproject, lock_file) is None
+    assert run(["poetry", "check", "--lock"], cwd=fn, env=poetry_env, check=False).returncode == 0
+    # Written by Poetry 2.5 with that hash, the lock is stale (for Poetry too).
+    lock_file.write_text(re.sub(r"Poetry [0-9.]+ ", "Poetry 2.5.1 ", text, count=1))
+    assert poetry_lock.stale(pyproject, lock_file) is not None
+    assert run(["poetry", "check", "--lock"], cwd=fn, env=poetry_env, check=False).returncode
+
+
 def one_line_error(root: Path, target: Target = X86) -> str:
     with pytest.raises(UsageError) as info:
         export(root, target)
