@@ -102,8 +102,24 @@ def snapshot(revision: str, work: Path) -> Path:
             text=True,
             check=True,
         ).stdout.strip()
+        (dest / "COMMIT").write_text(commit)
         print(f"measuring samlink at {revision} ({commit})", file=sys.stderr)
     return dest / "src"
+
+
+def measured_samlink(work: Path) -> str:
+    """Which samlink the figures are of, for a table's description."""
+    revision = os.environ.get(REVISION_ENV)
+    if revision:
+        commit = (work / f"src-{revision.replace('/', '_')}" / "COMMIT").read_text()
+        return f"samlink at commit {commit}"
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"samlink from the checkout (HEAD {head or '?'} and any edits in progress)"
 
 
 def find_python(version: str) -> Path:

@@ -29,6 +29,7 @@ from harness import (
     Row,
     load,
     machine,
+    measured_samlink,
     replays,
     rounds,
     run,
@@ -173,7 +174,7 @@ def floor(count: int, runs: int, args: argparse.Namespace) -> None:
             if not (bare / ".aws-sam" / "build" / function_id / "app.py").is_file():
                 sys.exit(f"copy-only: {function_id} was not built")
         load_after = load()
-        sam_version = tool_version([sam, "--version"], env)
+        sam_version = f"{tool_version([sam, '--version'], env)}; {measured_samlink(work)}"
     ratio = samlink_row.median / floor_row.median
     best = min(samlink_row.seconds) / min(floor_row.seconds)
     extra = (samlink_row.median - floor_row.median) / count

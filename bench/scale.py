@@ -26,6 +26,7 @@ from harness import (
     Row,
     load,
     machine,
+    measured_samlink,
     replays,
     rounds,
     run,
@@ -98,10 +99,7 @@ def main() -> None:
         )
         _check_built(ours, bare, args.apps, args.per_app, nested)
         load_after = load()
-        versions = (
-            f"{tool_version([sam, '--version'], env)}; "
-            f"{tool_version([BIN / 'samlink', '--version'], env)}"
-        )
+        versions = f"{tool_version([sam, '--version'], env)}; {measured_samlink(work)}"
 
     ratio = build_row.median / floor_row.median
     best = min(build_row.seconds) / min(floor_row.seconds)
