@@ -31,7 +31,11 @@ def test_a_uv_function_without_samlink_builds_the_locked_set_and_real_members(
 ) -> None:
     ws = uv_workspace(tmp_path, tool_env)
     hello = ws / "functions" / "hello"
-    run([SAMLINK, "init"], ws, tool_env)
+    init = run([SAMLINK, "init"], ws, tool_env)
+    assert (
+        "samlink init: HelloFunction: libraries from pyproject.toml + uv.lock; without samlink, "
+        "its target installs the locked set with uv (or stops: no uv)"
+    ) in init.stderr
     text = (hello / "Makefile").read_text()
     assert "uv export --frozen" in text and str(tmp_path) not in text
     assert adopt.declared_kind(hello) == "uv"

@@ -83,10 +83,26 @@ def _run(
             )
     for full_id in template.remote:
         click.echo(f"samlink init: {full_id} not managed: {REMOTE_REASON}", err=True)
+    for resource in chosen:
+        assert resource.code_dir is not None
+        kind = adopt.declared_kind(resource.code_dir)
+        if kind in _WITHOUT_SAMLINK:
+            click.echo(
+                f"samlink init: {resource.logical_id}: libraries from pyproject.toml + "
+                f"{kind}.lock; {_WITHOUT_SAMLINK[kind]}",
+                err=True,
+            )
     names = ", ".join(r.logical_id for r in chosen)
     wrote = ", ".join(_display(p, project_dir) for p, _, _ in changes) or "nothing (already set up)"
     click.echo(f"samlink init: {names} on makefile builds; wrote {wrote}", err=True)
     return 0
+
+
+# What `sam build` does for a function declared with a lock where samlink is not installed.
+_WITHOUT_SAMLINK = {
+    "uv": "without samlink, its target installs the locked set with uv (or stops: no uv)",
+    "poetry": "without samlink, `sam build` stops there with one line (install samlink)",
+}
 
 
 def _display(path: Path, base: Path) -> str:
