@@ -5,6 +5,7 @@ AWS::CloudFormation::Stack resources have local templates, two levels deep, buil
 from __future__ import annotations
 
 import json
+import re
 import sys
 import urllib.request
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import BIN, copy_lib, run, sam_build
 from samlink.errors import UsageError
+from samlink.live.sync import MARKER_DIR, prepare_markers, remove_markers, watch_excludes
 from samlink.model.template import load_template, stack_parameters
 from test_sync import free_port
 from test_watch import Live
@@ -279,3 +281,52 @@ def test_nested_project_end_to_end(
     found = [f for f in json.loads(drift.stdout)["findings"] if f["code"] == "template-drift"]
     assert len(found) == 1 and found[0]["file"] == "app/child/template.yaml", found
     assert "App/Child/Fn" in found[0]["message"]
+
+
+def test_sync_markers_and_excludes_name_full_ids(tmp_path: Path, wheelhouse: Path) -> None:
+    project = _project(tmp_path, wheelhouse)
+    template = load_template(project / "template.yaml")
+    nested = [template.get("App/Child/Fn"), template.get("Again/Child/Fn")]
+    folders = prepare_markers(nested)
+    try:
+        # One marker per full ID, flat in the shared code dir's marker folder.
+        markers = sorted(p.name for p in folders[0].iterdir() if p.name != ".gitignore")
+        assert markers == ["Again.Child.Fn", "App.Child.Fn"]
+        # SAM's --watch-exclude keys are full IDs; each ignores the other's marker.
+        excludes = watch_excludes(template)
+        assert f"App/Child/Fn=/{re.escape(MARKER_DIR)}/Again\\.Child\\.Fn$" in excludes
+        assert f"Again/Child/Fn=/{re.escape(MARKER_DIR)}/App\\.Child\\.Fn$" in excludes
+    finally:
+        remove_markers(folders)
+
+
+@pytest.mark.sam
+def test_watch_rebuilds_a_nested_function(
+    tmp_path: Path, wheelhouse: Path, tool_env: dict[str, str]
+) -> None:
+    project = _project(tmp_path, wheelhouse)
+    run([SAMLINK, "init"], project, tool_env)
+    build = project / ".aws-sam" / "build"
+    live = Live([SAMLINK, "watch"], project, tool_env)
+    try:
+        live.wait_for(r"samlink: watching template\.yaml", timeout=300)
+        assert (build / "App" / "Child" / "Fn" / "acme_single.py").is_file()
+        root_before = (build / "RootFunction").stat().st_ino
+        # The grandchild's requirements change: both full IDs that use it are rebuilt alone.
+        mark = live.mark()
+        requirements = project / "app" / "child" / "src" / "requirements.txt"
+        requirements.write_text(requirements.read_text() + "acme-flit==1.0.0\n")
+        live.wait_for(r"samlink: rebuilt App/Child/Fn in .*requirements\.txt", start=mark)
+        live.wait_for(r"samlink: rebuilt Again/Child/Fn in .*requirements\.txt", start=mark)
+        assert (build / "App" / "Child" / "Fn" / "acme_flit" / "__init__.py").is_file()
+        assert (build / "Again" / "Child" / "Fn" / "acme_flit" / "__init__.py").is_file()
+        assert (build / "RootFunction").stat().st_ino == root_before
+        assert not list((build / "App" / "Child").glob(".*"))  # no staging dir left
+        # A child template changes: a full sam build, as for the root template.
+        mark = live.mark()
+        child = project / "app" / "child" / "template.yaml"
+        child.write_text(child.read_text() + "# edited\n")
+        live.wait_for(r"samlink: sam build: template\.yaml changed", start=mark)
+        live.wait_for(r"samlink: sam build done", start=mark)
+    finally:
+        live.kill()

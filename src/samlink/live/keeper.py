@@ -25,6 +25,7 @@ from pathlib import Path
 
 from samlink import reaper
 from samlink.build import location, state
+from samlink.build.plan import RESOURCE_ENV
 from samlink.build.rebuild import changing
 from samlink.build.ship import SYNC_ENV, walk_files
 from samlink.errors import UsageError
@@ -103,7 +104,7 @@ class Keeper:
         except UsageError as exc:  # a broken link: say so and keep watching the rest
             self.console.say(f"error: {exc}")
             self.sources = []
-        watches = [Watch(self.model.path), Watch(self.registry)]
+        watches = [Watch(path) for path in self._templates()] + [Watch(self.registry)]
         for resource in self.model.managed():
             assert resource.code_dir is not None
             watches.append(Watch(resource.code_dir, recursive=False))
@@ -131,13 +132,14 @@ class Keeper:
     def handle(self, batch: list[Change]) -> None:
         """Do what a burst of changes calls for."""
         paths = {change.path for change in batch}
-        if self.model.path in paths:
+        changed = [path for path in self._templates() if path in paths]
+        if changed:
             try:
                 self.model = load_template(self.template_path)
             except UsageError as exc:
                 self.console.say(f"error: {exc} (the last good build stays)")
                 return
-            self.full_build(f"{self.model.path.name} changed")
+            self.full_build(f"{changed[0].name} changed")
             self._replan()
             return
         self.refresh_materialized(batch)
@@ -153,6 +155,11 @@ class Keeper:
                     direct.setdefault(resource.logical_id, f"{change.path.name} {change.kind}")
         self.rebuild_stale(direct)
         self._replan()
+
+    def _templates(self) -> list[Path]:
+        """The root template and its nested applications' (each once)."""
+        found = [self.model.path] + [stack.template_path for stack in self.model.stacks.values()]
+        return list(dict.fromkeys(found))
 
     def rebuild_stale(self, reasons: dict[str, str]) -> None:
         """Rebuild the resources given, and those whose build `samlink status` finds stale."""
@@ -173,15 +180,19 @@ class Keeper:
         final = self.build_root / resource.logical_id
         if not final.is_dir():
             return self.full_build(f"{resource.logical_id} was never built")
-        staging = self.build_root / f".{resource.logical_id}{STAGING}"
+        # A nested application's resource builds beside its dir (App/Child/.Fn.staging).
+        staging = final.parent / f".{resource.local_id}{STAGING}"
         _remove(staging)
         env = {k: v for k, v in os.environ.items() if k != SYNC_ENV}
         env["ARTIFACTS_DIR"] = str(staging)
         self.console.say(f"rebuilding {resource.logical_id}: {why}")
         started = time.monotonic()
         assert resource.code_dir is not None
-        command = [sys.executable, "-m", "samlink", "build", resource.logical_id]
-        command += ["--template", str(self.model.path)]
+        command = [sys.executable, "-m", "samlink", "build", resource.local_id]
+        command += ["--template", str(resource.template_path or self.model.path)]
+        if resource.stack:  # the staging dir's name cannot tell which full ID it serves
+            command += ["--root-template", str(self.model.path)]
+            env[RESOURCE_ENV] = resource.logical_id
         try:
             # Below a supervisor: a samlink killed mid-rebuild takes the build along (issue 11).
             result = reaper.run(

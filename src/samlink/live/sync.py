@@ -72,7 +72,12 @@ STOP_GRACE = 60.0
 
 def marker_path(resource: Resource) -> Path:
     assert resource.code_dir is not None
-    return resource.code_dir / MARKER_DIR / resource.logical_id
+    return resource.code_dir / MARKER_DIR / marker_name(resource.logical_id)
+
+
+def marker_name(resource_id: str) -> str:
+    """A marker file's name: a nested application's full ID (App/Child/Fn) as App.Child.Fn."""
+    return resource_id.replace("/", ".")
 
 
 def prepare_markers(resources: Sequence[Resource]) -> list[Path]:
@@ -132,7 +137,7 @@ def watch_excludes(template: Template) -> list[str]:
             assert other.code_dir is not None
             if other.logical_id != resource.logical_id and other.code_dir.resolve() == code:
                 # SAM matches `^.*<value>.*$` against the full path.
-                name = re.escape(other.logical_id)
+                name = re.escape(marker_name(other.logical_id))
                 values.append(f"{resource.logical_id}=/{re.escape(MARKER_DIR)}/{name}$")
         if code == state.parent or code in state.parents:
             # Builds write their records there: SAM would sync on every build it runs.
