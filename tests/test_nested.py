@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
 
 from conftest import BIN, copy_lib, run, sam_build
@@ -246,6 +247,34 @@ def test_nested_project_end_to_end(
     assert "samlink: App/Child/Fn: " in output and "samlink: Again/Child/Fn: " in output
     assert invoke("App/Child/Fn") == {"stage": "dev-child", "lib": "single v2"}
 
+    # A stale nested build is rebuilt alone before an invoke: its make target, its full ID.
+    requirements = project / "app" / "child" / "src" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "acme-flit==1.0.0\n")
+    rebuilt = run([SAMLINK, "invoke", "App/Child/Fn"], project, tool_env)
+    assert "samlink: rebuilding App/Child/Fn (" in rebuilt.stderr, rebuilt.stderr
+    assert json.loads(rebuilt.stdout) == {"stage": "dev-child", "lib": "single v2"}
+    assert (build / "App" / "Child" / "Fn" / "acme_flit" / "__init__.py").is_file()
+    assert (build / "App" / "Child" / "Fn" / "acme_single.py").is_symlink()
+    assert not (build / "Again" / "Child" / "Fn" / "acme_flit").exists()
+
+    # start-lambda answers the Invoke API for a nested function by its full ID.
+    port = free_port()
+    live = Live([SAMLINK, "start-lambda", "--no-build", "--port", str(port)], project, tool_env)
+    try:
+        live.wait_for(r"serving the Lambda Invoke API", timeout=300)
+        assert "App/Child/Fn http://" in live.output
+        client = boto3.client(
+            "lambda",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        answer = client.invoke(FunctionName="App/Child/Fn", Payload=b"{}")
+        assert json.loads(answer["Payload"].read()) == {"stage": "dev-child", "lib": "single v2"}
+    finally:
+        live.kill()
+
     # check on the dev build names the nested function that would ship links.
     checked = run([SAMLINK, "check", "--json"], project, tool_env, check=False)
     assert checked.returncode == 1, checked.stderr
@@ -264,6 +293,13 @@ def test_nested_project_end_to_end(
         assert "Again/Child: GET /nested is served by App/Child" in live.output
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/nested", timeout=60) as answer:
             assert json.loads(answer.read()) == {"stage": "dev-child", "lib": "single v2"}
+        # An edit to what the parent passes reloads the function, as a root template edit.
+        mark = live.mark()
+        app_template = project / "app" / "template.yaml"
+        app_template.write_text(app_template.read_text().replace("-child", "-kid"))
+        live.wait_for(r"changed: reloaded \(.*App/Child/Fn", start=mark, timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/nested", timeout=60) as answer:
+            assert json.loads(answer.read()) == {"stage": "dev-kid", "lib": "single v2"}
     finally:
         live.kill()
 

@@ -177,6 +177,7 @@ class Engine:
             for fid in self.function_ids()
             if old.resources.get(fid) != fresh.resources.get(fid)
             or _reserved(old, fid) != _reserved(fresh, fid)
+            or _passed(old, fid) != _passed(fresh, fid)
         ]
         gone = [fid for fid in self._pools if fid not in self.function_ids()]
         for fid in [*gone, *changed]:
@@ -274,7 +275,7 @@ class Engine:
         old = self._watcher
         if old is not None:
             old.stop()
-        watches = [Watch(self._template.path, recursive=False)]
+        watches = [Watch(path, recursive=False) for path in self._templates()]
         if self._env_vars is not None:
             watches.append(Watch(self._env_vars.resolve(), recursive=False))
         for roots in self._feeds().values():
@@ -282,6 +283,11 @@ class Engine:
         watcher = SourceWatcher(watches, self._changed)
         watcher.start()
         self._watcher = watcher
+
+    def _templates(self) -> list[Path]:
+        """The root template and its nested applications' (each once)."""
+        stacks = [stack.template_path for stack in self._template.stacks.values()]
+        return list(dict.fromkeys([self._template.path, *stacks]))
 
     def _feeds(self) -> dict[str, list[Path]]:
         """Per function: the paths whose edits its environments must not outlive."""
@@ -324,8 +330,8 @@ class Engine:
             if self._closed:
                 return
             paths = [c.path for c in changes]
-            template_path = Path(os.path.realpath(self._template.path))
-            if template_path in paths:
+            templates = {Path(os.path.realpath(path)) for path in self._templates()}
+            if templates.intersection(paths):  # the root template or a nested application's
                 await self.reload_template()
                 return
             if self._env_vars is not None and Path(os.path.realpath(self._env_vars)) in paths:
@@ -393,3 +399,11 @@ def _shown(path: Path, roots: list[Path]) -> str:
         if root in path.parents:
             return f"{root.name}/{path.relative_to(root)}"
     return path.name
+
+
+def _passed(template: Template, function_id: str) -> dict[str, str | None] | None:
+    """The parameters a nested application's function gets from its parents (None at the
+    root): an edit to a parent's Parameters changes what it sees."""
+    resource = template.resources.get(function_id)
+    stack = template.stacks.get(resource.stack) if resource is not None and resource.stack else None
+    return stack.parameters if stack is not None else None
