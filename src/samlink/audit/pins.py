@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from pathlib import Path
@@ -31,6 +32,7 @@ from packaging.version import InvalidVersion, Version
 from samlink.build import declared
 from samlink.errors import UsageError
 from samlink.model import requirements
+from samlink.model.links import inspect_cached
 from samlink.model.locked import LocalSource, LockExport
 from samlink.model.project import ImportRoot, ProjectInfo, inspect_project
 from samlink.model.target import target_for
@@ -145,6 +147,13 @@ def problems(template: Template, root: Path) -> list[Problem]:
     """Pinned distributions missing or at another version, linked ones, resources not built."""
     found: list[Problem] = []
     projects: dict[Path, ProjectInfo] = {}
+
+    def inspect(path: Path) -> ProjectInfo:
+        # The build inspected the same local sources: its cache answers while they are unchanged.
+        if path not in projects:
+            projects[path] = inspect_cached(template.path.parent, path)
+        return projects[path]
+
     for resource in template.resources.values():
         if resource.code_dir is None or not (resource.runtime or "").startswith("python"):
             continue
@@ -165,7 +174,7 @@ def problems(template: Template, root: Path) -> list[Problem]:
                 )
             )
             continue
-        found += resource_problems(resource, folder, projects)
+        found += resource_problems(resource, folder, inspect)
     return found
 
 
@@ -245,10 +254,10 @@ def declaration_problems(template: Template) -> list[Problem]:
 
 
 def resource_problems(
-    resource: Resource, folder: Path, projects: dict[Path, ProjectInfo] | None = None
+    resource: Resource, folder: Path, inspect: Callable[[Path], ProjectInfo] = inspect_project
 ) -> list[Problem]:
-    """The problems of one resource's build dir against what it declares (`projects`: the
-    local sources already inspected, by folder)."""
+    """The problems of one resource's build dir against what it declares (`inspect` reads a
+    local source's name, version and import packages)."""
     present: dict[str, Installed] = {}
     for site in sites(folder, resource):
         present.update(installed(site))
@@ -301,9 +310,8 @@ def resource_problems(
                 )
             )
     if export is not None:
-        inspected = {} if projects is None else projects
         for source in export.local_sources:
-            found += _source_problems(source, export, present, resource, folder, inspected)
+            found += _source_problems(source, export, present, resource, folder, inspect)
         for dev_name in sorted(export.dev_only):
             dist = present.get(canonicalize_name(dev_name))
             if dist is None or dist.checkout is not None:
@@ -349,7 +357,7 @@ def _source_problems(
     present: dict[str, Installed],
     resource: Resource,
     folder: Path,
-    inspected: dict[Path, ProjectInfo],
+    inspect: Callable[[Path], ProjectInfo],
 ) -> list[Problem]:
     """A local source the lock declares: its dist-info at its pyproject's version, and each of
     its import packages with every module of the checkout, as files in the build."""
@@ -359,7 +367,7 @@ def _source_problems(
         return []  # a dev or sync build's link: `linked-dist` says so
     where = os.path.relpath(source.path, export.lock.parent)
     try:
-        info = inspected.get(source.path) or inspect_project(source.path)
+        info = inspect(source.path)
     except UsageError as exc:
         return [
             Problem(
@@ -372,7 +380,6 @@ def _source_problems(
                 rid,
             )
         ]
-    inspected[source.path] = info
     missing = _missing_code(info.imports, sites(folder, resource))
     if dist is None or missing:
         what = ", ".join(missing[:3]) if dist is not None else f"its dist-info ({source.name})"
