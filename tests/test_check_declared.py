@@ -176,6 +176,54 @@ def test_the_lock_rule_on_a_build_uv_installed(
     assert "only for dev groups" in problem.message
 
 
+def test_the_lock_rule_for_a_poetry_function(tmp_path: Path, tool_env: dict[str, str]) -> None:
+    """The same rule against a poetry.lock written by a real `poetry lock`."""
+    from samlink.audit import pins
+    from samlink.model.template import load_template
+
+    code = tmp_path / "pfn"
+    code.mkdir()
+    (code / "app.py").write_text("import six\n")
+    (code / "pyproject.toml").write_text(
+        '[project]\nname = "pfn"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["six==1.17.0"]\n[tool.poetry]\npackage-mode = false\n'
+        '[tool.poetry.group.dev.dependencies]\nattrs = "*"\n'
+    )
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+        "  Fn:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: pfn/, Handler: app.lambda_handler, Runtime: python3.12}\n"
+    )
+    env = {k: v for k, v in tool_env.items() if k != "VIRTUAL_ENV"}
+    env.update(
+        {
+            "POETRY_CACHE_DIR": str(tmp_path / "poetry-cache"),
+            "POETRY_CONFIG_DIR": str(tmp_path / "poetry-config"),
+            "POETRY_VIRTUALENVS_PATH": str(tmp_path / "poetry-venvs"),
+            "POETRY_NO_INTERACTION": "1",
+        }
+    )
+    run(["poetry", "lock"], code, env)
+    lock = code / "poetry.lock"
+    template = load_template(tmp_path / "template.yaml")
+    root = tmp_path / "build"
+    uv_install(root / "Fn", "six==1.17.0")
+    assert pins.problems(template, root) == []
+
+    (info,) = (root / "Fn").glob("six-*.dist-info")
+    shutil.rmtree(info)
+    (problem,) = pins.problems(template, root)
+    assert (problem.code, problem.path) == ("pin-missing", lock)
+    assert problem.message.startswith("six==1.17.0 is locked in poetry.lock but not in the build")
+    assert problem.line is not None
+    assert lock.read_text().splitlines()[problem.line - 1] == 'name = "six"'
+    uv_install(root / "Fn", "six==1.17.0")
+
+    uv_install(root / "Fn", f"attrs=={locked_version(lock, 'attrs')}")
+    (problem,) = pins.problems(template, root)
+    assert problem.code == "dev-dist" and "poetry.lock holds it only for dev" in problem.message
+
+
 def test_a_declaration_check_cannot_read_never_passes(
     tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
