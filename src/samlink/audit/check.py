@@ -93,10 +93,10 @@ def check(
     sources_only: bool = False,
     allow_local: bool = False,
 ) -> CheckReport:
-    """Run every check on a template's project and its build dir (`build_dir`, or SAM's own
-    under the current directory); a UsageError when there is no build dir to read, unless
-    `sources_only` asks for the source checks alone."""
-    root = None if sources_only else location.find_build_dir(build_dir)
+    """Run every check on a template's project and its build dir (`build_dir`, or where `sam
+    build` puts it: `location.find_build_dir`); a UsageError when there is no build dir to read,
+    unless `sources_only` asks for the source checks alone."""
+    root = None if sources_only else location.find_build_dir(build_dir, template=template.path)
     if root is not None and not root.is_dir():
         other = location.beside(root, template.path)
         raise UsageError(

@@ -1,8 +1,11 @@
-"""Where a SAM build dir is, found as SAM finds it: `.aws-sam/build` under the current directory
-(where `sam build` writes it, wherever the template is), unless `--build-dir` names another.
+"""Where a SAM build dir is, found as `sam build` puts it: `--build-dir` when given, else the
+`build_dir` of the SAM config next to the template (`[default.build.parameters]` over
+`[default.global.parameters]`, as SAM reads it), else `.aws-sam/build`; a relative one is under
+the current directory (where `sam build` writes it, wherever the template is).
 
-Every command that reads or rebuilds a build (check, invoke, status, doctor, sync, watch,
-start-api, start-lambda) asks `find_build_dir`, so all of them see the build `sam build` made.
+Every command that reads or rebuilds a build (check, invoke, status, doctor, watch, start-api,
+start-lambda) asks `find_build_dir`, so all of them see the build `sam build` made. `sam sync`
+has no build dir setting (it always builds into `.aws-sam/build`), nor has `samlink sync`.
 """
 
 from __future__ import annotations
@@ -11,20 +14,26 @@ import os
 from pathlib import Path
 
 from samlink.errors import UsageError
+from samlink.model.samconfig import command_settings
 
 DEFAULT = Path(".aws-sam") / "build"
 BUILT_TEMPLATE = "template.yaml"
 
 
-def find_build_dir(given: Path | None = None, *, cwd: Path | None = None) -> Path:
-    """The build dir, absolute: `given` (--build-dir, relative to `cwd`) or SAM's default.
+def find_build_dir(
+    given: Path | None = None, *, cwd: Path | None = None, template: Path | None = None
+) -> Path:
+    """The build dir, absolute: `given` (--build-dir, relative to `cwd`), else the `build_dir`
+    the SAM config next to `template` sets for `sam build`, else SAM's default.
 
     A named dir that does not exist is a UsageError: a typo must not read as "nothing built".
-    SAM's default may not exist yet; callers that need a build say so with `not_built`.
+    The config's or SAM's default may not exist yet; callers that need a build say so with
+    `not_built`.
     """
     here = cwd if cwd is not None else Path.cwd()
     if given is None:
-        return here / DEFAULT
+        configured = configured_build_dir(template, cwd=here) if template is not None else None
+        return configured if configured is not None else here / DEFAULT
     found = given if given.is_absolute() else here / given
     if not found.is_dir():
         what = "is not a directory" if found.exists() else "does not exist"
@@ -33,6 +42,19 @@ def find_build_dir(given: Path | None = None, *, cwd: Path | None = None) -> Pat
             f"check the path, or build into it: `sam build --build-dir {given}`",
         )
     return found
+
+
+def configured_build_dir(template: Path, *, cwd: Path) -> Path | None:
+    """The `build_dir` that `sam build -t template` run in `cwd` takes from the SAM config, or
+    None. SAM reads the config in the template's folder (samcli.commands._utils.options sets
+    `samconfig_dir`), `[default.build.parameters]` over `[default.global.parameters]`, and
+    resolves a relative `build_dir` against the current directory (os.path.abspath)."""
+    project = template.parent if template.is_absolute() else (cwd / template).parent
+    value = command_settings(project, "build").get("build_dir")
+    if value is None or not str(value).strip():
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else cwd / path
 
 
 def built_template(root: Path) -> Path:

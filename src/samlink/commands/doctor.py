@@ -9,12 +9,19 @@ import click
 
 from samlink.audit import doctor
 from samlink.build.location import find_build_dir
+from samlink.errors import UsageError
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
 
 def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) -> int:
-    found = doctor.diagnose(template_path, find_build_dir(build_dir))
+    try:
+        root = find_build_dir(build_dir, template=template_path)
+    except UsageError:
+        if build_dir is not None:
+            raise
+        root = find_build_dir()  # a SAM config it cannot read: its own check says so
+    found = doctor.diagnose(template_path, root)
     failed = any(d.status == "fail" for d in found)
     if as_json:
         click.echo(json.dumps(doctor.to_json(template_path.resolve(), found), indent=2))

@@ -40,7 +40,7 @@ def run(
             "drop --no-docker, or drop the container options",
         )
     template = load_template(template_path)
-    root = location.find_build_dir(build_dir)
+    root = location.find_build_dir(build_dir, template=template_path)
     resource = template.get(function_id)
     if resource.kind != "function":
         raise UsageError(f"{function_id} is a layer", "invoke a function that uses it")

@@ -13,7 +13,7 @@ from samlink.model.template import REMOTE_REASON
 
 
 def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) -> int:
-    report = collect(template_path, find_build_dir(build_dir))
+    report = collect(template_path, find_build_dir(build_dir, template=template_path))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return 0

@@ -59,7 +59,7 @@ class Keeper:
         self.model = load_template(template_path)
         # Named but absent is fine here: watch builds it (sam build --build-dir creates it too).
         given = build_dir.resolve() if build_dir is not None else None
-        self.build_root = given or location.find_build_dir().resolve()
+        self.build_root = given or location.find_build_dir(template=template_path).resolve()
         self.sam_build_args = sam_build_args
         self.console = console
         self.sources: list[LinkedSource] = []

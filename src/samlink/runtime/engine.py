@@ -71,7 +71,7 @@ class Engine:
         log: Callable[[str], None] = _stderr_line,
     ) -> None:
         self._template = load_template(template_path)
-        self._root = location.find_build_dir(build_dir)
+        self._root = location.find_build_dir(build_dir, template=template_path)
         self._env_vars = env_vars
         self._overrides = dict(parameter_overrides)
         self._build = build
