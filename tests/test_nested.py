@@ -9,6 +9,7 @@ import re
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -223,7 +224,7 @@ def test_nested_project_end_to_end(
     ids = [item["id"] for item in status["resources"]]
     assert ids == ["RootFunction", "App/Child/Fn", "Again/Child/Fn", "Plain/PlainFn"]
 
-    def invoke(*args: str) -> object:
+    def invoke(*args: str) -> Any:
         result = run([SAMLINK, "invoke", *args], project, tool_env)
         return json.loads(result.stdout)
 
@@ -233,6 +234,12 @@ def test_nested_project_end_to_end(
         "lib": "single v1",
     }
     assert invoke("Again/Child/Fn") == {"stage": "app-default-child", "lib": "single v1"}
+    # --env-vars: a nested function's entry by its full ID (or its own logical ID, as SAM).
+    env_file = tmp_path / "env.json"
+    env_file.write_text(json.dumps({"App/Child/Fn": {"STAGE": "from-file"}}))
+    assert invoke("App/Child/Fn", "--env-vars", str(env_file))["stage"] == "from-file"
+    env_file.write_text(json.dumps({"Fn": {"STAGE": "by-logical-id"}}))
+    assert invoke("App/Child/Fn", "--env-vars", str(env_file))["stage"] == "by-logical-id"
     # A live edit of the linked library, no rebuild.
     module = lib / "acme_single.py"
     module.write_text(module.read_text().replace("single v1", "single v2"))

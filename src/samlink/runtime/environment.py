@@ -71,7 +71,8 @@ def _file_overrides(env_vars_file: Path | None, function_id: str) -> dict[str, o
         raise UsageError(f"--env-vars file {env_vars_file} must map names to objects", hint)
     overrides: dict[str, object] = {}
     overrides.update(data.get("Parameters") or {})
-    overrides.update(data.get(function_id) or {})
+    # As SAM: a nested function's own logical ID first, then its full ID (App/Child/Fn).
+    overrides.update(data.get(function_id.rsplit("/", 1)[-1]) or data.get(function_id) or {})
     return overrides
 
 
