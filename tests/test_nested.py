@@ -165,6 +165,16 @@ def test_the_model_walks_nested_applications(tmp_path: Path, wheelhouse: Path) -
     assert template.get("RootFunction").stack == ""
     with pytest.raises(UsageError, match="did you mean App/Child/Fn"):
         template.get("Fn")
+    # Every remote kind SAM does not build locally: an intrinsic or ApplicationId, s3://.
+    (project / "more.yaml").write_text(
+        "Resources:\n"
+        "  Repo:\n    Type: AWS::Serverless::Application\n    Properties:\n"
+        "      Location: {ApplicationId: arn:aws:serverlessrepo:us-east-1:1:applications/x,"
+        " SemanticVersion: 1.0.0}\n"
+        "  Bucket:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n"
+        "      TemplateURL: s3://bucket/key.yaml\n"
+    )
+    assert load_template(project / "more.yaml").remote == ("Repo", "Bucket")
 
 
 def test_a_missing_child_or_a_cycle_is_one_line(
