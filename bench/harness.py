@@ -107,6 +107,13 @@ def snapshot(revision: str, work: Path) -> Path:
     return dest / "src"
 
 
+def command_line() -> str:
+    """The command that produced a table, as typed from the repository root."""
+    revision = os.environ.get(REVISION_ENV)
+    words = [f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]]
+    return (f"{REVISION_ENV}={revision} " if revision else "") + " ".join(words)
+
+
 def measured_samlink(work: Path) -> str:
     """Which samlink the figures are of, for a table's description."""
     revision = os.environ.get(REVISION_ENV)

@@ -27,7 +27,22 @@ build-{id}:
 \tcp app.py "$(ARTIFACTS_DIR)"
 """
 
+# The floor for any build that ships the dependencies by hard links: `cp -al` of an installed
+# tree (samlink's store entry, written in once the store holds it), then the handler.
+HARDLINK_MAKEFILE = """\
+build-{id}:
+\tcp -al "{tree}/." "$(ARTIFACTS_DIR)"
+\tcp app.py "$(ARTIFACTS_DIR)"
+"""
+
 FLAVORS = ("samlink", "sam-default", "seed", "copy-only")
+
+
+def hardlink_targets(root: Path, count: int, tree: Path) -> None:
+    """Turn a copy-only project's make targets into `cp -al` of `tree` plus the handler."""
+    for function_id in function_ids(count):
+        makefile = root / function_id.lower() / "Makefile"
+        makefile.write_text(HARDLINK_MAKEFILE.format(id=function_id, tree=tree))
 
 
 def function_ids(count: int) -> list[str]:

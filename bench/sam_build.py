@@ -18,6 +18,8 @@ cost of a makefile build, the floor any make target pays; the ratio is samlink's
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +29,7 @@ import projects
 from harness import (
     BIN,
     Row,
+    command_line,
     load,
     machine,
     measured_samlink,
@@ -154,6 +157,7 @@ def floor(count: int, runs: int, args: argparse.Namespace) -> None:
         print(f"== floor: {count} functions", file=sys.stderr)
         ours = projects.make(work / "samlink", count, "samlink", env)
         bare = projects.make(work / "copy-only", count, "copy-only", env)
+        linked = projects.make(work / "cp-al", count, "copy-only", env)
         # First builds fill the store (and warm SAM and make); not timed.
         for project in (ours, bare):
             run([sam, "build", "--parallel"], project, env)
@@ -161,15 +165,21 @@ def floor(count: int, runs: int, args: argparse.Namespace) -> None:
         time.sleep(1.1)
         run([sam, "build", "--parallel"], ours, env)
         _check_fast_path(ours, count, env)
+        projects.hardlink_targets(linked, count, _store_tree(env))
+        run([sam, "build", "--parallel"], linked, env)
         samlink_row = Row("samlink targets", note="rebuild, store warm")
         floor_row = Row("copy-only targets (floor)", note="`cp app.py $(ARTIFACTS_DIR)`, no deps")
+        linked_row = Row(
+            "`cp -al` targets", note="hard links of the store's tree + the handler, no samlink"
+        )
         rounds(
             [
                 (floor_row, lambda: timed([sam, "build", "--parallel"], bare, env), runs),
+                (linked_row, lambda: timed([sam, "build", "--parallel"], linked, env), runs),
                 (samlink_row, lambda: timed([sam, "build", "--parallel"], ours, env), runs),
             ]
         )
-        _check_built({"samlink": ours}, count)
+        _check_built({"samlink": ours, "cp-al": linked}, count)
         for function_id in projects.function_ids(count):
             if not (bare / ".aws-sam" / "build" / function_id / "app.py").is_file():
                 sys.exit(f"copy-only: {function_id} was not built")
@@ -178,22 +188,42 @@ def floor(count: int, runs: int, args: argparse.Namespace) -> None:
     ratio = samlink_row.median / floor_row.median
     best = min(samlink_row.seconds) / min(floor_row.seconds)
     extra = (samlink_row.median - floor_row.median) / count
+    over_links = (samlink_row.median - linked_row.median) / count
     lines = [
         f"## Warm `sam build --parallel` of {count} functions: samlink against SAM's floor",
         "",
-        f"`bench/sam_build.py --only floor`: the same {count} python3.12/x86_64 functions "
+        f"`{command_line()}`: the same {count} python3.12/x86_64 functions "
         f"(`{' '.join(projects.REQUIREMENTS.split())}`, ~103 MB installed each), built with "
         "samlink's make targets (store warm, nothing changed) and with make targets that only "
         "copy the handler: what SAM itself costs for a makefile build (start-up, template, a "
-        "temp copy of each code dir, make), the floor. Whole `sam build --parallel`, "
-        f"interleaved. {machine()}, load {load_after:.1f} at the end; {sam_version}.",
+        "temp copy of each code dir, make), the floor; and with make targets that `cp -al` "
+        "the same installed tree and copy the handler: what shipping the dependencies by hard "
+        "links costs without samlink (SAM also deletes the last build's files first). Whole "
+        f"`sam build --parallel`, interleaved. {machine()}, load {load_after:.1f} at the end; "
+        f"{sam_version}.",
         "",
-        table([floor_row, samlink_row], reference=floor_row),
+        table([floor_row, linked_row, samlink_row], reference=floor_row),
         f"samlink's share: **{ratio:.2f}x** the floor (medians; {best:.2f}x of the minimums), "
-        f"{extra * 1000:.0f} ms a function over SAM's own cost.",
+        f"{extra * 1000:.0f} ms a function over SAM's own cost, {over_links * 1000:.0f} ms a "
+        "function over the `cp -al` targets.",
         "",
     ]
     publish("sam_build_floor", "\n".join(lines), write=not args.no_write)
+
+
+def _store_tree(env: dict[str, str]) -> Path:
+    """The installed tree of the store's one entry (the floor project's requirements)."""
+    out = subprocess.run(
+        [str(BIN / "samlink"), "cache", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    entries = json.loads(out)["entries"]
+    if len(entries) != 1:
+        sys.exit(f"expected one store entry, found {len(entries)}")
+    return Path(entries[0]["path"])
 
 
 def _check_fast_path(project: Path, count: int, env: dict[str, str]) -> None:

@@ -24,6 +24,7 @@ import projects
 from harness import (
     BIN,
     Row,
+    command_line,
     load,
     machine,
     measured_samlink,
@@ -108,13 +109,10 @@ def main() -> None:
     sets = ", ".join(f"`{' '.join(text.split())}`" for text in shared)
     name = "scale" if nested else "scale_flat"
     title = "nested applications" if nested else "one flat template"
-    command = "bench/scale.py" + ("" if nested else " --flat")
-    if (args.apps, args.per_app) != (5, 20):
-        command += f" --apps {args.apps} --per-app {args.per_app}"
     lines = [
         f"## {count} functions, {title}: init, warm `sam build --parallel`, status",
         "",
-        f"`{command}`: {shape}; python3.12/x86_64, each function in its own code dir, its "
+        f"`{command_line()}`: {shape}; python3.12/x86_64, each function in its own code dir, its "
         f"requirements.txt one `-r` line naming one of three shared files ({sets}). "
         "Wall-clock of the whole command; the build rows interleaved. "
         f"{machine()}, load {load_after:.1f} at the end; {versions}.",

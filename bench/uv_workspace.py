@@ -30,6 +30,7 @@ import projects
 from harness import (
     BIN,
     Row,
+    command_line,
     load,
     machine,
     measured_samlink,
@@ -127,7 +128,7 @@ def main() -> None:
     lines = [
         f"## uv workspace: {count} functions sharing members, samlink against SAM's python-uv",
         "",
-        f"`bench/uv_workspace.py`: a virtual workspace root with one `uv.lock`, library members "
+        f"`{command_line()}`: a virtual workspace root with one `uv.lock`, library members "
         f"({libs}) and {count} python3.12/x86_64 functions, each a virtual member needing one "
         "or two libraries through `{ workspace = true }` sources. Whole `sam build --parallel` "
         "runs, interleaved; uv's download cache warm throughout. "

@@ -29,7 +29,20 @@ from pathlib import Path
 from typing import Any
 
 import projects
-from harness import BIN, Row, machine, rounds, run, timed, tool_env, tool_version, workdir
+from harness import (
+    BIN,
+    Row,
+    command_line,
+    load,
+    machine,
+    measured_samlink,
+    rounds,
+    run,
+    timed,
+    tool_env,
+    tool_version,
+    workdir,
+)
 from report import publish, table
 
 # Stages of one warm build, timed inside one process with samlink's own public API.
@@ -191,23 +204,28 @@ def main() -> None:
         ]
         rounds(rows, before=fresh_artifacts)
         ratio = warm.median / floor.median
+        best = min(warm.seconds) / min(floor.seconds)
+        load_after = load()
 
         parts = _breakdown(work, env, samlink_project, function_id, runs)
         files = _store_entries(env)[0]["files"]
         size = _store_entries(env)[0]["size"] / 1e6
+        revision = measured_samlink(work)
 
     target_met = "met" if ratio <= 1.5 else "NOT met"
     markdown = "\n".join(
         [
             "## Warm `samlink build` (nothing changed) vs `cp -al` vs the seed's Makefile",
             "",
-            f"`bench/warm_build.py`: one python3.12/x86_64 function with `{_oneline()}` "
+            f"`{command_line()}`: one python3.12/x86_64 function with `{_oneline()}` "
             f"({files} files, {size:.0f} MB installed), the make target run as SAM runs it "
             "(in a temp copy of the code dir, empty `ARTIFACTS_DIR`). Store and project on "
-            f"one filesystem. {machine()}; {tool_version([BIN / 'uv', '--version'], env)}.",
+            f"one filesystem. {machine()}, load {load_after:.1f} at the end; "
+            f"{tool_version([BIN / 'uv', '--version'], env)}; {revision}.",
             "",
             table([floor, warm, full, seed, first], reference=floor),
-            f"Target: warm build within 1.5x of `cp -al`: **{target_met}** ({ratio:.2f}x).",
+            f"Target: warm build within 1.5x of `cp -al`: **{target_met}** ({ratio:.2f}x of the "
+            f"medians; {best:.2f}x of the minimums).",
             "",
             "Where a warm build's time goes (medians; the stages are timed inside one process "
             "with samlink's API, the full build's imports with `python -X importtime`, self "
