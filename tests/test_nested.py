@@ -51,6 +51,10 @@ Resources:
     Type: AWS::Serverless::Application
     Properties:
       Location: app/template.yaml
+  Child:  # a root-level application named like App's child, with a function named Fn too
+    Type: AWS::Serverless::Application
+    Properties:
+      Location: other/template.yaml
   Plain:
     Type: AWS::CloudFormation::Stack
     Properties:
@@ -111,6 +115,16 @@ Resources:
       Role: arn:aws:iam::123456789012:role/x
 """
 
+OTHER = """\
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.11
+"""
+
 HANDLER = """\
 import os
 
@@ -135,6 +149,8 @@ def _project(tmp_path: Path, wheelhouse: Path) -> Path:
         ),
         "root_fn/app.py": "def handler(event, context):\n    return 'root'\n",
         "plain/template.yaml": PLAIN,
+        "other/template.yaml": OTHER,
+        "other/src/app.py": "def handler(event, context):\n    return 'other'\n",
         "plain/code/app.py": "def handler(event, context):\n    return 'plain'\n",
     }
     for name, text in files.items():
@@ -150,6 +166,7 @@ def test_the_model_walks_nested_applications(tmp_path: Path, wheelhouse: Path) -
         "RootFunction",
         "App/Child/Fn",
         "Again/Child/Fn",
+        "Child/Fn",
         "Plain/PlainFn",
     ]
     fn = template.get("App/Child/Fn")
@@ -232,7 +249,7 @@ def test_nested_project_end_to_end(
 
     status = json.loads(run([SAMLINK, "status", "--json"], project, tool_env).stdout)
     ids = [item["id"] for item in status["resources"]]
-    assert ids == ["RootFunction", "App/Child/Fn", "Again/Child/Fn", "Plain/PlainFn"]
+    assert ids == ["RootFunction", "App/Child/Fn", "Again/Child/Fn", "Child/Fn", "Plain/PlainFn"]
 
     def invoke(*args: str) -> Any:
         result = run([SAMLINK, "invoke", *args], project, tool_env)
@@ -260,7 +277,8 @@ def test_nested_project_end_to_end(
     # A warm `sam build` replays every nested plan (no full build), by full ID.
     warm = sam_build(project, {**tool_env, "SAMLINK_DEBUG": "1"})
     output = warm.stdout + warm.stderr
-    assert output.count("fast path: replayed the plan") == 4, output
+    # Child/Fn's plan is not App/Child/Fn's, though ARTIFACTS_DIR ends in Child/Fn for both.
+    assert output.count("fast path: replayed the plan") == 5, output
     assert "samlink: App/Child/Fn: " in output and "samlink: Again/Child/Fn: " in output
     assert invoke("App/Child/Fn") == {"stage": "dev-child", "lib": "single v2"}
 
@@ -299,7 +317,7 @@ def test_nested_project_end_to_end(
     named = {f.get("resource") for f in report["findings"] if f["severity"] == "error"}
     assert "App/Child/Fn" in named, report["findings"]
     # Read as the resources they are: no finding names a stack's folder.
-    assert not named & {"App", "Again", "Plain", "App/Child"}, named
+    assert not named & {"App", "Again", "Child", "Plain", "App/Child"}, named
 
     # start-api serves the nested function's route (the child used twice: the first serves).
     port = free_port()

@@ -96,6 +96,9 @@ def replay(argv: Sequence[str], started: float) -> int:
             continue
         except (OSError, EOFError, ValueError, TypeError) as exc:
             raise Miss(f"unreadable plan: {exc}") from None
+        if root and isinstance(plan, dict) and plan.get("template") != template:
+            plan = None  # another stack's resource of the same name (Other/Fn beside App/Fn)
+            continue
         break
     if plan is None:
         raise Miss("no plan yet")
