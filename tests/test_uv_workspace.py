@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import uv
 
-from conftest import run
+from conftest import BIN, call_handler, run, sam_build
+
+SAMLINK = BIN / "samlink"
 
 UV = uv.find_uv_bin()
 SIX_LOCKED = "1.15.0"
@@ -164,6 +166,25 @@ build-backend = "hatchling.build"
 packages = ["tools_lib"]
 """,
     "extern/tools/tools_lib/__init__.py": 'NAME = "tools"\n',
+    "template.yaml": """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  HelloFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/hello
+      Handler: app.handler
+      Runtime: python3.12
+      Architectures: [x86_64]
+  ArmFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/armfn
+      Handler: app.handler
+      Runtime: python3.12
+      Architectures: [arm64]
+""",
 }
 
 
@@ -270,3 +291,194 @@ def test_lock_problem_names_a_stale_lock(workspace: Path) -> None:
     assert str(workspace / "uv.lock") in problem and "`uv lock`" in problem
     assert "\n" not in problem
     assert (workspace / "uv.lock").read_bytes() == lock_before  # never rewritten
+
+
+# --- real sam build -----------------------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, Path]:
+    return {p.name: p for p in folder.iterdir()}
+
+
+def _dist_infos(folder: Path) -> dict[str, str]:
+    """name -> version of every *.dist-info at the top of a build dir."""
+    found = {}
+    for info in folder.glob("*.dist-info"):
+        name, version = info.name.removesuffix(".dist-info").rsplit("-", 1)
+        found[name.lower().replace("_", "-")] = version
+    return found
+
+
+def _real_files(folder: Path) -> bool:
+    return not any(p.is_symlink() for p in [folder, *folder.rglob("*")])
+
+
+def _listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.sam
+def test_dev_build_links_declared_sources_live(workspace: Path, tool_env: dict[str, str]) -> None:
+    run([SAMLINK, "init"], workspace, tool_env)
+    before = {name: _listing(workspace / name) for name in ("libs", "extern")}
+    lock_before = (workspace / "uv.lock").read_bytes()
+    built = sam_build(workspace, tool_env)
+    said = built.stdout + built.stderr
+    assert "stale" not in said
+    hello = workspace / ".aws-sam" / "build" / "HelloFunction"
+    top = _tree(hello)
+    # Declared local sources, transitively, linked live by package dir (no `samlink link`).
+    assert top["alpha"].resolve() == workspace / "libs" / "alpha" / "src" / "alpha"
+    assert top["beta"].resolve() == workspace / "libs" / "beta" / "beta"
+    assert top["gamma"].resolve() == workspace / "libs" / "gamma" / "gamma"
+    assert top["tools_lib"].resolve() == workspace / "extern" / "tools" / "tools_lib"
+    # Third-party exactly as locked (six older than its range allows), no dev group.
+    installed = _dist_infos(hello)
+    assert installed["six"] == SIX_LOCKED
+    assert "packaging" in installed
+    assert "idna" not in installed and "attrs" not in installed
+    assert not top["six.py"].is_symlink()
+    result = call_handler(hello, handler="app.handler")
+    assert result == {"alpha": "alpha 1 beta 1 gamma 1", "six": SIX_LOCKED, "tools": "tools"}
+
+    # A member of a member, edited: the next invoke sees it, no rebuild (a real invoke).
+    (workspace / "libs" / "gamma" / "gamma" / "__init__.py").write_text("VALUE = 2\n")
+    (workspace / "event.json").write_text("{}")
+    invoked = run(
+        [SAMLINK, "invoke", "HelloFunction", "--no-build", "--no-docker", "-e", "event.json"],
+        workspace,
+        tool_env,
+    )
+    assert '"alpha 1 beta 1 gamma 2"' in invoked.stdout
+
+    # The arm64 function: aarch64 wheels, and its workspace member linked.
+    arm = workspace / ".aws-sam" / "build" / "ArmFunction"
+    assert _tree(arm)["gamma"].resolve() == workspace / "libs" / "gamma" / "gamma"
+    wheel = next(arm.glob("markupsafe-*.dist-info")) / "WHEEL"
+    assert "aarch64" in wheel.read_text()
+
+    # Nothing written into the sources or the lock.
+    (workspace / "libs" / "gamma" / "gamma" / "__init__.py").write_text("VALUE = 1\n")
+    assert {name: _listing(workspace / name) for name in ("libs", "extern")} == before
+    assert (workspace / "uv.lock").read_bytes() == lock_before
+
+    # A lock that changes makes the build stale (what `samlink watch` rebuilds on).
+    import json
+    import os
+
+    os.utime(workspace / "uv.lock", (1, 1))
+    status = json.loads(run([SAMLINK, "status", "--json"], workspace, tool_env).stdout)
+    item = next(r for r in status["resources"] if r["id"] == "HelloFunction")
+    assert any("uv.lock" in reason for reason in item["stale"])
+
+
+@pytest.mark.sam
+def test_release_build_vendors_every_declared_source(
+    workspace: Path, tool_env: dict[str, str]
+) -> None:
+    run([SAMLINK, "init"], workspace, tool_env)
+    env = {**tool_env, "SAMLINK_RELEASE": "1"}
+    sam_build(workspace, env)
+    hello = workspace / ".aws-sam" / "build" / "HelloFunction"
+    assert _real_files(hello)
+    installed = _dist_infos(hello)
+    # Every local source as a real wheel install (its code, not only metadata), transitively.
+    assert {"alpha", "beta", "gamma", "tools"} <= set(installed)
+    for package in ("alpha/__init__.py", "beta/__init__.py", "gamma/__init__.py"):
+        assert (hello / package).is_file()
+    assert (hello / "tools_lib" / "__init__.py").is_file()
+    assert installed["six"] == SIX_LOCKED and "idna" not in installed
+    assert str(workspace) not in "".join(
+        p.read_text(errors="replace") for p in hello.rglob("*") if p.suffix in (".pth", ".json")
+    )
+    result = call_handler(hello, handler="app.handler")
+    assert result == {"alpha": "alpha 1 beta 1 gamma 1", "six": SIX_LOCKED, "tools": "tools"}
+    arm = workspace / ".aws-sam" / "build" / "ArmFunction"
+    assert _real_files(arm) and (arm / "gamma" / "__init__.py").is_file()
+    assert any("aarch64" in so.name for so in (arm / "markupsafe").glob("*.so"))
+
+
+@pytest.mark.sam
+def test_stale_lock_refused_in_release_and_said_once_in_dev(
+    workspace: Path, tool_env: dict[str, str]
+) -> None:
+    run([SAMLINK, "init"], workspace, tool_env)
+    pyproject = workspace / "functions" / "hello" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"six>=1.10"', '"six>=1.10", "idna"'))
+    lock_before = (workspace / "uv.lock").read_bytes()
+    env = {**tool_env, "SAMLINK_RELEASE": "1"}
+    refused = run([BIN / "sam", "build", "HelloFunction"], workspace, env, check=False)
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr
+    line = next(line for line in said.splitlines() if "no longer matches" in line)
+    assert str(workspace / "uv.lock") in line and "`uv lock`" in line
+    assert "Traceback" not in said
+    assert not (workspace / ".aws-sam" / "build" / "HelloFunction" / "six.py").exists()
+
+    dev = sam_build(workspace, tool_env, "HelloFunction")
+    said = dev.stdout + dev.stderr
+    assert said.count("no longer matches") == 1
+    assert (workspace / "uv.lock").read_bytes() == lock_before  # samlink never rewrites it
+    hello = workspace / ".aws-sam" / "build" / "HelloFunction"
+    assert "idna" not in _dist_infos(hello)  # what the lock says, as it is
+
+
+@pytest.mark.sam
+def test_unlink_a_declared_source_and_link_on_top(
+    workspace: Path, tool_env: dict[str, str], tmp_path: Path
+) -> None:
+    import json
+
+    run([SAMLINK, "init"], workspace, tool_env)
+    said = run([SAMLINK, "unlink", "gamma"], workspace, tool_env).stdout
+    assert "declared in" in said and "copy" in said
+    # A hand link on top of a declared source: another checkout of alpha wins.
+    other = Path(shutil.copytree(workspace / "libs" / "alpha", tmp_path / "alpha-fork"))
+    init = other / "src" / "alpha" / "__init__.py"
+    init.write_text(init.read_text().replace('"alpha 1 "', '"alpha fork "'))
+    linked = run([SAMLINK, "link", str(other)], workspace, tool_env)
+    assert "reaches: HelloFunction; run `sam build`" in linked.stdout  # the lock names alpha
+    sam_build(workspace, tool_env, "HelloFunction")
+    hello = workspace / ".aws-sam" / "build" / "HelloFunction"
+    assert not (hello / "gamma").is_symlink() and (hello / "gamma" / "__init__.py").is_file()
+    assert not (next(hello.glob("gamma-*.dist-info")) / "direct_url.json").exists()
+    assert (hello / "alpha").resolve() == other / "src" / "alpha"
+    assert (hello / "beta").resolve() == workspace / "libs" / "beta" / "beta"
+    result = call_handler(hello, handler="app.handler")
+    assert isinstance(result, dict) and result["alpha"] == "alpha fork beta 1 gamma 1"
+
+    status = json.loads(run([SAMLINK, "status", "--json"], workspace, tool_env).stdout)
+    item = next(r for r in status["resources"] if r["id"] == "HelloFunction")
+    assert item["link_origins"]["alpha"] == "linked by hand"
+    assert item["link_origins"]["beta"] == "declared in pyproject.toml (uv)"
+    assert "gamma" not in item["links"]
+    assert item["stale"] == []
+
+    # Back to what the project declares: every source linked live again.
+    run([SAMLINK, "unlink", "--all"], workspace, tool_env)
+    sam_build(workspace, tool_env, "HelloFunction")
+    assert (hello / "gamma").resolve() == workspace / "libs" / "gamma" / "gamma"
+    assert (hello / "alpha").resolve() == workspace / "libs" / "alpha" / "src" / "alpha"
+    direct_url = next(hello.glob("gamma-*.dist-info")) / "direct_url.json"
+    assert json.loads(direct_url.read_text())["dir_info"] == {"editable": True}
+    refused = run([SAMLINK, "unlink", "nosuch"], workspace, tool_env, check=False)
+    assert refused.returncode == 2 and "gamma" in refused.stderr
+
+
+def test_watch_and_sync_see_declared_sources_and_the_lock(workspace: Path) -> None:
+    from samlink.live.watch import linked_sources, resources_fed
+    from samlink.model.template import load_template
+
+    sources = linked_sources(load_template(workspace / "template.yaml"))
+    # A member's package outside the code dir (linked like `samlink link` would).
+    gamma_py = workspace / "libs" / "gamma" / "gamma" / "__init__.py"
+    fed = resources_fed(sources, gamma_py)
+    assert set(fed) == {"HelloFunction", "ArmFunction"}
+    assert fed["HelloFunction"].kind == "package" and fed["HelloFunction"].project == "gamma"
+    # The workspace's lock and pyproject.toml, above every code dir: metadata, so a rebuild.
+    for path in (workspace / "uv.lock", workspace / "pyproject.toml"):
+        fed = resources_fed(sources, path)
+        assert set(fed) == {"HelloFunction", "ArmFunction"}
+        assert all(source.kind == "metadata" for source in fed.values())
+    fed = resources_fed(sources, workspace / "functions" / "hello" / "pyproject.toml")
+    assert set(fed) == {"HelloFunction"}

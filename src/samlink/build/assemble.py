@@ -26,7 +26,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from samlink import __version__, atomicfile
-from samlink.build import installer, ship, store, tree, wheel_file
+from samlink.build import declared, installer, ship, store, tree, wheel_file
 from samlink.build import plan as plans
 from samlink.build.installer import (
     IndexOptions,
@@ -64,6 +64,8 @@ _SKIP_NAMES = frozenset(
         "samconfig.toml",
         "samconfig.yaml",
         "samconfig.yml",
+        "uv.lock",  # a lock is a build input, as requirements files are
+        "poetry.lock",
     }
 )
 _SKIP_SUFFIXES = (".pyc",)
@@ -80,8 +82,14 @@ class Options:
 @dataclass(frozen=True)
 class LinkedProject:
     info: ProjectInfo
-    origin: str  # "link" or the requirements line that asked for it ("requirements.txt:3")
+    origin: str  # "link", the requirements line that asked for it ("requirements.txt:3"), or
+    # the declaration in pyproject.toml ("pyproject.toml (uv)", declared.origin_of)
     extras: frozenset[str] = frozenset()
+
+    @property
+    def declared(self) -> bool:
+        """Declared in pyproject.toml: the lock already pins its third-party dependencies."""
+        return self.origin.startswith("pyproject.toml")
 
 
 @dataclass
@@ -124,8 +132,24 @@ def build(
     target = target_for(resource.runtime, resource.architecture)
     dest = artifacts_dir / "python" if resource.kind == "layer" else artifacts_dir
     report = BuildReport(resource.logical_id, dest, kind=resource.kind)
-    reqs = _read_requirements(resource.code_dir)
+    inputs = declared.read(resource.code_dir, target)
+    reqs = inputs.requirements
+    problem = declared.lock_problem(inputs)  # a cold build: the plan's stamp covers the lock
+    if problem and options.release:
+        raise UsageError(
+            f"{resource.logical_id}: {problem}",
+            "a release builds exactly what the lock says: lock again and commit the lock",
+        )
+    if problem:
+        report.warnings.append(
+            f"{resource.logical_id}: {problem}; this dev build follows the lock as it is "
+            "(samlink never rewrites it)"
+        )
     linked = [] if options.release else linked_projects(resource, project_dir, reqs, target)
+    # Declared sources that `samlink unlink NAME` turned off build as real copies, as in release.
+    unlinked = links.load_unlinked(project_dir) if linked else frozenset()
+    copies = [p for p in linked if p.declared and canonicalize_name(p.info.name) in unlinked]
+    linked = [p for p in linked if p not in copies]
     for project in linked:
         excluded = links.python_excluded(project.info, resource.runtime)
         if excluded:
@@ -143,8 +167,13 @@ def build(
             else f"keep one of the lines {origins[both[0]]} and {origins[both[1]]}",
         )
     # Release with --allow-local: local lines are installed as real files, from wheels built
-    # from copies; their dependencies go through the store like anyone else's.
-    vendored = local_projects(project_dir, reqs) if options.release and options.allow_local else []
+    # from copies; their dependencies go through the store like anyone else's. A lock's local
+    # sources are declared: a release always vendors them.
+    vendored = copies
+    if options.release:
+        vendored = [
+            p for p in local_projects(project_dir, reqs) if options.allow_local or p.declared
+        ]
     spec = install_spec(reqs, linked + vendored, target, options)
     tool = resolve_installer(options.installer)
     dest.mkdir(parents=True, exist_ok=True)
@@ -199,7 +228,7 @@ def linked_projects(
     for line in reqs.lines:
         if (
             line.requirement is not None
-            and line.path is None
+            and (line.path is None or declared.origin_of(line) is not None)
             and requirements.applies(line.requirement.marker, env, frozenset())
         ):
             name = canonicalize_name(line.requirement.name)
@@ -228,10 +257,15 @@ def linked_projects(
 
 
 def local_projects(project_dir: Path, reqs: requirements.RequirementsFile) -> list[LinkedProject]:
-    """The local projects that requirements lines name (`-e ./lib`, `./lib`, `file://`)."""
+    """The local projects that requirements lines name (`-e ./lib`, `./lib`, `file://`), and
+    the local sources a lock declares (workspace members, path sources), transitively."""
     found: list[LinkedProject] = []
     for line in reqs.local_lines:
         assert line.path is not None
+        origin = declared.origin_of(line)
+        if origin is not None:
+            found.append(LinkedProject(links.inspect_cached(project_dir, line.path), origin))
+            continue
         if not is_python_project(line.path):
             raise UsageError(
                 f"{line.where}: {line.path} is not a Python project",
@@ -256,7 +290,7 @@ def install_spec(
     pins: dict[str, Requirement] = {}  # name -> its hashed line
     for line in reqs.lines:
         if line.path is not None:
-            if options.release and not options.allow_local:
+            if options.release and not options.allow_local and not declared.origin_of(line):
                 raise UsageError(
                     f"{line.where}: local project {line.path} in a release build",
                     "pin a released version, or pass --allow-local to vendor a copy",
@@ -271,12 +305,17 @@ def install_spec(
             line.requirement.marker, env, frozenset()
         ):
             wheel_file.check(line, target)  # tags and --hash, before anything is installed
-        text = requirements.normalized(line.requirement)
+        if declared.origin_of(line) is None:
+            text = requirements.normalized(line.requirement)
+        else:  # a lock's pin: its marker holds for the target (declared.read evaluated it)
+            text = requirements.without_marker(line.requirement)
         lines.add(text)
         if line.hashes:
             hashes.setdefault(text, set()).update(line.hashes)
             pins[canonicalize_name(line.requirement.name)] = line.requirement
     for project in linked:
+        if project.declared:
+            continue  # the lock pins its dependencies (and theirs): hash mode stays whole
         for text in project.info.requires:
             dependency = Requirement(text)
             if canonicalize_name(dependency.name) in linked_names:
@@ -310,13 +349,6 @@ def install_spec(
         hashes=tuple((text, tuple(sorted(found))) for text, found in sorted(hashes.items())),
         require_hashes=reqs.require_hashes,
     )
-
-
-def _read_requirements(code_dir: Path) -> requirements.RequirementsFile:
-    path = code_dir / "requirements.txt"
-    if not path.is_file():
-        return requirements.RequirementsFile()
-    return requirements.parse(path)
 
 
 def vendor(root: Path, target: Target, dest: Path) -> int:

@@ -18,6 +18,7 @@ from packaging.requirements import Requirement
 
 from samlink.build import uv_export
 from samlink.errors import UsageError
+from samlink.model import poetry_lock as poetry_lock_reader
 from samlink.model import requirements
 from samlink.model.locked import LockExport
 from samlink.model.project import _loads as _toml_loads
@@ -67,9 +68,7 @@ def read(code_dir: Path, target: Target) -> Declared:
             export = uv_export.export(code_dir, found)
             return Declared("uv", pyproject, _as_requirements(export, target), export)
     if poetry_lock.is_file():
-        from samlink.model import poetry_lock as poetry  # type: ignore[attr-defined,unused-ignore]
-
-        export = poetry.export(pyproject, poetry_lock, target)
+        export = poetry_lock_reader.export(pyproject, poetry_lock, target)
         return Declared("poetry", pyproject, _as_requirements(export, target), export)
     if _declares_dependencies(data):
         raise UsageError(
@@ -87,10 +86,7 @@ def lock_problem(declared: Declared) -> str | None:
     if declared.kind == "uv":
         return uv_export.stale(export.pyproject.parent, export.lock)
     if declared.kind == "poetry":
-        from samlink.model import poetry_lock as poetry  # type: ignore[attr-defined,unused-ignore]
-
-        problem: str | None = poetry.stale(export.pyproject, export.lock)
-        return problem
+        return poetry_lock_reader.stale(export.pyproject, export.lock)
     return None
 
 
@@ -125,7 +121,10 @@ def _as_requirements(export: LockExport, target: Target) -> RequirementsFile:
                 editable=source.editable,
             )
         )
-    extra = uv_export.indexes(export.lock) if export.tool == "uv" else ()
+    if export.tool == "uv":
+        extra = uv_export.indexes(export.lock)
+    else:
+        extra = poetry_lock_reader.indexes(export.lock)
     return RequirementsFile(
         files=tuple(dict.fromkeys((export.lock, *export.inputs))),
         lines=tuple(lines),
@@ -146,3 +145,30 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, _TOMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"{path}: cannot read it ({reason})", "fix the TOML") from None
+
+
+def origin_of(line: Line) -> str | None:
+    """For a line that a lock gave (`read`), where it was declared; None for a requirements
+    file's own line."""
+    if line.file.name == uv_export.LOCK:
+        return "pyproject.toml (uv)"
+    if line.file.name == "poetry.lock":
+        return "pyproject.toml (Poetry)"
+    return None
+
+
+def input_files(code_dir: Path) -> tuple[Path, ...]:
+    """The pyproject.toml and lock files that declare `code_dir`'s dependencies, found without
+    running anything (watchers); empty where a requirements.txt declares them."""
+    if (code_dir / "requirements.txt").is_file():
+        return ()
+    pyproject = code_dir / "pyproject.toml"
+    if not pyproject.is_file():
+        return ()
+    found = [pyproject.resolve()]
+    poetry_lock = code_dir / "poetry.lock"
+    if poetry_lock.is_file():
+        found.append(poetry_lock.resolve())
+    root = uv_export.workspace_root(code_dir)
+    found += [(root / "pyproject.toml").resolve(), (root / uv_export.LOCK).resolve()]
+    return tuple(dict.fromkeys(found))

@@ -156,6 +156,12 @@ def build_state(
         "release": bool(record.get("release")),
         "stale": stale,
         "links": sorted(built_links),
+        # Where each link comes from: declared in pyproject.toml (a lock's local source), a
+        # requirements line, or linked by hand (`samlink link`).
+        "link_origins": {
+            canonicalize_name(item["name"]): _origin(item.get("origin", ""))
+            for item in record.get("links", [])
+        },
         "materialized": record.get("materialized", []),
     }
 
@@ -199,3 +205,7 @@ def _stale_copies(project_dir: Path, record: dict[str, Any], dest: Path) -> list
                 f"{name}: copied files are stale ({path_root / changed} changed since the build)"
             )
     return reasons
+
+
+def _origin(origin: str) -> str:
+    return "linked by hand" if origin == "link" else f"declared in {origin or 'an unknown input'}"

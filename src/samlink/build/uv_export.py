@@ -22,38 +22,12 @@ from samlink.errors import BuildError, UsageError
 from samlink.model.locked import LocalSource, LockedPackage, LockExport
 from samlink.model.project import _loads as _toml_loads
 from samlink.model.project import _TOMLError
+from samlink.model.uv_lock import LOCK as LOCK  # re-exported: the build's callers ask here
+from samlink.model.uv_lock import find_lock as find_lock
+from samlink.model.uv_lock import read_toml, source_folder
+from samlink.model.uv_lock import workspace_root as workspace_root
 
-LOCK = "uv.lock"
 _PYPI = ("https://pypi.org/simple", "https://pypi.org/simple/")
-
-
-def find_lock(code_dir: Path) -> Path | None:
-    """The uv.lock that covers `code_dir`, as uv finds it, or None."""
-    root = workspace_root(code_dir)
-    lock = root / LOCK
-    return lock if lock.is_file() else None
-
-
-def workspace_root(code_dir: Path) -> Path:
-    """The root of the uv workspace whose members include `code_dir`, else `code_dir`."""
-    project = code_dir.resolve()
-    for folder in project.parents:
-        data = _toml(folder / "pyproject.toml")
-        workspace = data.get("tool", {}).get("uv", {}).get("workspace")
-        if isinstance(workspace, dict) and _is_member(folder, project, workspace):
-            return folder
-    return project
-
-
-def _is_member(root: Path, project: Path, workspace: dict[str, Any]) -> bool:
-    # uv reads members and exclude as globs relative to the workspace root.
-    def matches(key: str) -> bool:
-        for pattern in workspace.get(key, []):
-            if any(found.resolve() == project for found in root.glob(str(pattern))):
-                return True
-        return False
-
-    return project == root or (matches("members") and not matches("exclude"))
 
 
 def export(code_dir: Path, lock: Path, *, uv: str | None = None) -> LockExport:
@@ -127,7 +101,7 @@ def export(code_dir: Path, lock: Path, *, uv: str | None = None) -> LockExport:
 def indexes(lock: Path) -> tuple[str, ...]:
     """The package indexes other than PyPI that `lock` records, in order."""
     found: list[str] = []
-    for package in _toml(lock).get("package", []):
+    for package in read_toml(lock).get("package", []):
         source = package.get("source", {})
         registry = source.get("registry") if isinstance(source, dict) else None
         if isinstance(registry, str) and registry not in _PYPI and registry not in found:
@@ -180,19 +154,14 @@ def _dev_only(
     lock: Path, code_dir: Path, local: list[LocalSource], main: set[str]
 ) -> frozenset[str]:
     """Names the lock holds only for dev groups or optional extras of this project's packages."""
-    packages = [p for p in _toml(lock).get("package", []) if isinstance(p, dict)]
+    packages = [p for p in read_toml(lock).get("package", []) if isinstance(p, dict)]
     by_name: dict[str, list[dict[str, Any]]] = {}
     for package in packages:
         by_name.setdefault(canonicalize_name(str(package.get("name", ""))), []).append(package)
-    root = lock.parent
     ours = {code_dir.resolve(), *(source.path for source in local)}
     start: list[str] = []
     for package in packages:
-        source = package.get("source", {})
-        folder = next(
-            (source[k] for k in ("editable", "virtual", "directory") if k in source), None
-        )
-        if folder is None or (root / str(folder)).resolve() not in ours:
+        if source_folder(lock, package) not in ours:
             continue
         for group in (package.get("dev-dependencies") or {}).values():
             start += [str(dep["name"]) for dep in group]
@@ -222,15 +191,6 @@ def _origin(entry: dict[str, Any]) -> str:
             where = entry[key].get("url") or entry[key].get("path")
             return f"{key} {where}"
     return "a source samlink cannot install"
-
-
-def _toml(path: Path) -> dict[str, Any]:
-    try:
-        return _toml_loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, _TOMLError) as exc:
-        raise UsageError(f"{path}: cannot read it ({exc})", "fix the TOML") from None
 
 
 def _last_line(text: str) -> str:

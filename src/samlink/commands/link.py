@@ -51,7 +51,7 @@ def _link(template_path: Path, path: Path, *, name: str | None, functions: tuple
     current = [item for item in links.load(project_dir) if item.key != new.key]
     reached = links.reaches(new, resources)
     _refuse_clashes(project_dir, info, reached, current, resources)
-    links.save(project_dir, [*current, new])
+    links.save(project_dir, [*current, new], links.load_unlinked(project_dir) - {new.key})
     imports = ", ".join(item.name for item in info.imports) or "no import packages"
     click.echo(f"linked {info.name} {info.version} ({imports}) from {root}")
     if reached:
@@ -113,7 +113,7 @@ def _unlink(template_path: Path, names: tuple[str, ...], *, all_links: bool) -> 
             removed = [item.key for item in links.load(project_dir)]
         except UsageError:
             removed = ["every link (the registry was unreadable)"]
-        links.save(project_dir, [])
+        links.save(project_dir, [], frozenset())  # declared sources are linked again, too
         click.echo(
             f"unlinked {', '.join(removed) or 'nothing'}; run `sam build` to go back to the pins"
         )
@@ -122,16 +122,44 @@ def _unlink(template_path: Path, names: tuple[str, ...], *, all_links: bool) -> 
         raise UsageError("nothing to unlink", "name a linked distribution, or pass --all")
     current = links.load(project_dir)
     known = {item.key for item in current}
-    for name in names:
-        if canonicalize_name(name) not in known:
-            raise UsageError(
-                f"{name} is not linked", f"linked: {', '.join(sorted(known)) or 'nothing'}"
-            )
+    unlinked = links.load_unlinked(project_dir)
     drop = {canonicalize_name(name) for name in names}
+    declared = _declared_sources(template_path) if drop - known else {}
+    for name in names:
+        key = canonicalize_name(name)
+        if key not in known and key not in declared:
+            everything = sorted(known | (set(declared) - unlinked))
+            raise UsageError(
+                f"{name} is not linked", f"linked: {', '.join(everything) or 'nothing'}"
+            )
     keep = [item for item in current if item.key not in drop]
     removed = [item.key for item in current if item not in keep]
-    links.save(project_dir, keep)
-    click.echo(
-        f"unlinked {', '.join(removed) or 'nothing'}; run `sam build` to go back to the pins"
-    )
+    # A source that a pyproject.toml declares stays linked unless turned off here: dev builds
+    # then install it as a real copy (built from a temp copy, as a release does).
+    copies = {key for key in drop - known if key in declared}
+    links.save(project_dir, keep, unlinked | copies)
+    if removed:
+        click.echo(f"unlinked {', '.join(removed)}; run `sam build` to go back to the pins")
+    for key in sorted(copies):
+        click.echo(
+            f"unlinked {key} (declared in {declared[key]}): dev builds install a copy of it; "
+            "`samlink unlink --all` links it again"
+        )
     return 0
+
+
+def _declared_sources(template_path: Path) -> dict[str, str]:
+    """The local sources the template's functions and layers declare in pyproject.toml, each
+    with the pyproject.toml of a function that declares it."""
+    from samlink.build import declared
+    from samlink.model.target import target_for
+
+    found: dict[str, str] = {}
+    for resource in load_template(template_path).managed():
+        assert resource.code_dir is not None and resource.runtime is not None
+        target = target_for(resource.runtime, resource.architecture)
+        inputs = declared.read(resource.code_dir, target)
+        for line in inputs.requirements.local_lines:
+            if line.name and declared.origin_of(line) and inputs.source is not None:
+                found.setdefault(line.name, str(inputs.source))
+    return found

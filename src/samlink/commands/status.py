@@ -44,7 +44,11 @@ def run(template_path: Path, *, as_json: bool, build_dir: Path | None = None) ->
         elif not item["built"]:
             state = "not built"
         else:
-            parts = [f"links {', '.join(item['links'])}" if item["links"] else "no links"]
+            origins = item.get("link_origins", {})
+            named = [
+                f"{name} ({origins[name]})" if name in origins else name for name in item["links"]
+            ]
+            parts = [f"links {', '.join(named)}" if named else "no links"]
             parts += [f"STALE: {s}" for s in item["stale"]]
             parts += [f"materialized: {m}" for m in item["materialized"]]
             state = "; ".join(parts)

@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from samlink.build import assemble
+from samlink.build import assemble, declared
 from samlink.build.watcher import Change, SourceWatcher, Watch
-from samlink.model import requirements
 from samlink.model.target import target_for
 from samlink.model.template import Resource, Template
 
@@ -63,6 +62,13 @@ def linked_sources(template: Template) -> list[LinkedSource]:
                 entry = feeds.setdefault((path, kind), (info.name, info.root.resolve(), flat, []))
                 if resource.logical_id not in entry[3]:
                     entry[3].append(resource.logical_id)
+        assert resource.code_dir is not None
+        # A lock or pyproject.toml that declares the dependencies (a workspace's sits above the
+        # code dir, where SAM does not look): an edit rebuilds, as a linked project's metadata.
+        for path in declared.input_files(resource.code_dir):
+            entry = feeds.setdefault((path, "metadata"), (path.name, path.parent, False, []))
+            if resource.logical_id not in entry[3]:
+                entry[3].append(resource.logical_id)
     return [
         LinkedSource(name, root, path, kind, flat, tuple(ids))
         for (path, kind), (name, root, flat, ids) in sorted(feeds.items(), key=lambda i: i[0])
@@ -71,9 +77,8 @@ def linked_sources(template: Template) -> list[LinkedSource]:
 
 def _linked_projects(resource: Resource, project_dir: Path) -> list[assemble.LinkedProject]:
     assert resource.code_dir is not None and resource.runtime is not None
-    path = resource.code_dir / "requirements.txt"
-    reqs = requirements.parse(path) if path.is_file() else requirements.RequirementsFile()
     target = target_for(resource.runtime, resource.architecture)
+    reqs = declared.read(resource.code_dir, target).requirements
     return assemble.linked_projects(resource, project_dir, reqs, target)
 
 

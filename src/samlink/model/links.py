@@ -76,8 +76,31 @@ def _unreadable(path: Path, why: str) -> UsageError:
     )
 
 
-def save(project_dir: Path, links: list[Link]) -> None:
-    """Write the registry atomically; paths are kept relative to the project when they can be."""
+def load_unlinked(project_dir: Path) -> frozenset[str]:
+    """Declared local sources (pyproject.toml) that `samlink unlink NAME` turned off here: a dev
+    build installs them as real copies instead of linking them."""
+    path = state_dir(project_dir) / "links.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return frozenset()
+    except (ValueError, OSError) as exc:
+        raise _unreadable(path, str(exc)) from None
+    names = data.get("unlinked", []) if isinstance(data, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _unreadable(path, '"unlinked" is not a list of names')
+    return frozenset(canonicalize_name(name) for name in names)
+
+
+def save(project_dir: Path, links: list[Link], unlinked: frozenset[str] | None = None) -> None:
+    """Write the registry atomically; paths are kept relative to the project when they can be.
+
+    `unlinked`: the declared sources turned off (None keeps the registry's current ones)."""
+    if unlinked is None:
+        try:
+            unlinked = load_unlinked(project_dir)
+        except UsageError:
+            unlinked = frozenset()
     items = []
     for link in sorted(links, key=lambda item: item.key):
         items.append(
@@ -87,7 +110,10 @@ def save(project_dir: Path, links: list[Link]) -> None:
                 "functions": list(link.functions),
             }
         )
-    text = json.dumps({"format": _FORMAT, "links": items}, indent=2) + "\n"
+    data: dict[str, Any] = {"format": _FORMAT, "links": items}
+    if unlinked:
+        data["unlinked"] = sorted(unlinked)
+    text = json.dumps(data, indent=2) + "\n"
     registry = state_dir(project_dir) / "links.json"
     try:
         atomicfile.write_text(registry, text)
@@ -229,14 +255,15 @@ def _namespace_children(folder: Path) -> set[str]:
 
 
 def names_in_requirements(code_dir: Path, python_version: str, machine: str) -> set[str]:
-    """Normalized names that a code dir's requirements.txt asks for on the given target."""
-    from samlink.model import requirements
+    """Normalized names that a code dir's requirements.txt asks for on the given target (or,
+    without one, that its pyproject.toml's uv.lock gives it, local sources included)."""
+    from samlink.model import requirements, uv_lock
 
     path = code_dir / "requirements.txt"
-    if not path.is_file():
-        return set()
-    parsed = requirements.parse(path)
     env = requirements.target_environment(python_version, machine)
+    if not path.is_file():
+        return uv_lock.names(code_dir, env) if (code_dir / "pyproject.toml").is_file() else set()
+    parsed = requirements.parse(path)
     return {
         canonicalize_name(line.requirement.name)
         for line in parsed.lines
