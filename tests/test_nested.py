@@ -87,12 +87,18 @@ Parameters:
     Type: String
     Default: child-default
 Resources:
+  Shared:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: layer/
+      CompatibleRuntimes: [python3.11]
   Fn:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: src/
       Handler: app.handler
       Runtime: python3.11
+      Layers: [!Ref Shared]
       Environment:
         Variables:
           STAGE: !Ref Stage
@@ -132,6 +138,9 @@ import acme_single
 
 
 def handler(event, context):
+    import shared_mod  # from the child's own layer
+
+    assert shared_mod.VALUE == "layer"
     return {"stage": os.environ.get("STAGE"), "lib": acme_single.value()}
 """
 
@@ -143,6 +152,7 @@ def _project(tmp_path: Path, wheelhouse: Path) -> Path:
         "app/template.yaml": APP,
         "app/child/template.yaml": CHILD,
         "app/child/src/app.py": HANDLER,
+        "app/child/layer/shared_mod.py": "VALUE = 'layer'\n",
         # The library is used only here, in the grandchild.
         "app/child/src/requirements.txt": (
             f"--no-index\n--find-links {wheelhouse}\nacme-single==1.0.0\n"
@@ -164,7 +174,9 @@ def test_the_model_walks_nested_applications(tmp_path: Path, wheelhouse: Path) -
     template = load_template(project / "template.yaml")
     assert list(template.resources) == [
         "RootFunction",
+        "App/Child/Shared",
         "App/Child/Fn",
+        "Again/Child/Shared",
         "Again/Child/Fn",
         "Child/Fn",
         "Plain/PlainFn",
@@ -174,6 +186,10 @@ def test_the_model_walks_nested_applications(tmp_path: Path, wheelhouse: Path) -
     assert fn.template_path == project / "app" / "child" / "template.yaml"
     assert fn.code_dir == project / "app" / "child" / "src"
     assert template.remote == ("Remote",)
+    # A child's layer is named by full ID, and so is the child function's reference to it.
+    assert template.get("App/Child/Shared").kind == "layer"
+    assert fn.layers == ("App/Child/Shared",)
+    assert template.get("Again/Child/Fn").layers == ("Again/Child/Shared",)
     # A parent's Parameters reach the child, resolved with the parent's own values.
     assert stack_parameters(template, "App/Child") == {"Stage": "dev-child"}
     assert stack_parameters(template, "App/Child", {"Stage": "prod"}) == {"Stage": "prod-child"}
@@ -228,7 +244,7 @@ def test_nested_project_end_to_end(
     assert "Remote not managed" in done.stderr and done.stderr.count("Remote not managed") == 1
     # Each child template is edited in place (once, though two applications use it).
     child_text = (project / "app" / "child" / "template.yaml").read_text()
-    assert child_text.count("BuildMethod: makefile") == 1
+    assert child_text.count("BuildMethod: makefile") == 2  # the function and its layer
     assert "BuildMethod: makefile" in (project / "plain" / "template.yaml").read_text()
     makefile = (project / "app" / "child" / "src" / "Makefile").read_text()
     assert makefile.count("build-Fn:") == 1
@@ -246,10 +262,18 @@ def test_nested_project_end_to_end(
     assert (build / "Again" / "Child" / "Fn" / "acme_single.py").is_file()
     assert not (build / "Again" / "Child" / "Fn" / "acme_single.py").is_symlink()
     assert (build / "Plain" / "PlainFn" / "app.py").exists()
+    assert (build / "App" / "Child" / "Shared" / "python" / "shared_mod.py").exists()
 
     status = json.loads(run([SAMLINK, "status", "--json"], project, tool_env).stdout)
     ids = [item["id"] for item in status["resources"]]
-    assert ids == ["RootFunction", "App/Child/Fn", "Again/Child/Fn", "Child/Fn", "Plain/PlainFn"]
+    assert [i for i in ids if "Shared" not in i] == [
+        "RootFunction",
+        "App/Child/Fn",
+        "Again/Child/Fn",
+        "Child/Fn",
+        "Plain/PlainFn",
+    ]
+    assert "App/Child/Shared" in ids and "Again/Child/Shared" in ids
 
     def invoke(*args: str) -> Any:
         result = run([SAMLINK, "invoke", *args], project, tool_env)
@@ -278,7 +302,7 @@ def test_nested_project_end_to_end(
     warm = sam_build(project, {**tool_env, "SAMLINK_DEBUG": "1"})
     output = warm.stdout + warm.stderr
     # Child/Fn's plan is not App/Child/Fn's, though ARTIFACTS_DIR ends in Child/Fn for both.
-    assert output.count("fast path: replayed the plan") == 5, output
+    assert output.count("fast path: replayed the plan") == 7, output
     assert "samlink: App/Child/Fn: " in output and "samlink: Again/Child/Fn: " in output
     assert invoke("App/Child/Fn") == {"stage": "dev-child", "lib": "single v2"}
 
