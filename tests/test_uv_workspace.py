@@ -482,3 +482,29 @@ def test_watch_and_sync_see_declared_sources_and_the_lock(workspace: Path) -> No
         assert all(source.kind == "metadata" for source in fed.values())
     fed = resources_fed(sources, workspace / "functions" / "hello" / "pyproject.toml")
     assert set(fed) == {"HelloFunction"}
+
+
+def test_a_tampered_lock_hash_fails_the_build(
+    workspace: Path, tool_env: dict[str, str], tmp_path: Path
+) -> None:
+    import re
+
+    lock = workspace / "uv.lock"
+    text = lock.read_text()
+    six = text.index('[[package]]\nname = "six"\n')
+    end = text.index("[[package]]", six + 1)
+    block = re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, text[six:end])
+    lock.write_text(text[:six] + block + text[end:])
+    dest = tmp_path / "artifacts"
+    env = {**tool_env, "ARTIFACTS_DIR": str(dest)}
+    template = ["--template", str(workspace / "template.yaml")]
+    failed = run(
+        [SAMLINK, "build", "HelloFunction", *template],
+        workspace / "functions" / "hello",
+        env,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "six==1.15.0" in failed.stderr and "sha256:" + "0" * 64 in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert not (dest / "six.py").exists()
