@@ -176,6 +176,44 @@ def test_the_lock_rule_on_a_build_uv_installed(
     assert "only for dev groups" in problem.message
 
 
+@pytest.mark.sam
+def test_a_uv_release_build_proves_the_lock(workspace: Path, tool_env: dict[str, str]) -> None:
+    """Real `sam build` with SAMLINK_RELEASE=1 of a workspace member function."""
+    run([SAMLINK, "init"], workspace, tool_env)
+    sam_build(workspace, {**tool_env, "SAMLINK_RELEASE": "1"})
+    built = workspace / ".aws-sam" / "build" / "HelloFunction"
+    assert (built / "corelib" / "__init__.py").is_file()
+    assert not (built / "corelib").is_symlink()
+    status_code, report = check(workspace, tool_env)
+    assert (status_code, report["findings"]) == (0, [])
+
+    # The member's package folder deleted from the build: check fails naming it.
+    shutil.rmtree(built / "corelib")
+    status_code, report = check(workspace, tool_env)
+    assert status_code == 1
+    (missing,) = codes(report)["source-missing"]
+    assert missing["resource"] == "HelloFunction" and missing["file"] == "uv.lock"
+    assert "local source corelib 2.3.0" in str(missing["message"])
+    shutil.copytree(workspace / "packages" / "corelib" / "src" / "corelib", built / "corelib")
+    assert check(workspace, tool_env)[0] == 0
+
+    # A dev-group distribution copied in: check fails naming it.
+    uv_install(built, f"attrs=={locked_version(workspace / 'uv.lock', 'attrs')}")
+    status_code, report = check(workspace, tool_env)
+    assert status_code == 1
+    (dev,) = codes(report)["dev-dist"]
+    assert str(dev["message"]).startswith("attrs ")
+
+    # A dev build (a plain `sam build`, CI's too) links the declared members: check says so,
+    # and does not take the links for missing code.
+    sam_build(workspace, tool_env)
+    status_code, report = check(workspace, tool_env)
+    found = codes(report)
+    assert status_code == 1 and "source-missing" not in found
+    linked = {str(f["message"]).split(" ")[0] for f in found["linked-dist"]}
+    assert linked == {"corelib", "stlib"}
+
+
 def test_the_lock_rule_for_a_poetry_function(tmp_path: Path, tool_env: dict[str, str]) -> None:
     """The same rule against a poetry.lock written by a real `poetry lock`."""
     from samlink.audit import pins
