@@ -508,3 +508,34 @@ def test_a_tampered_lock_hash_fails_the_build(
     assert "six==1.15.0" in failed.stderr and "sha256:" + "0" * 64 in failed.stderr
     assert "Traceback" not in failed.stderr
     assert not (dest / "six.py").exists()
+
+
+def test_the_staleness_check_runs_only_when_a_pyproject_or_the_lock_changed(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samlink.build import declared, uv_export
+    from samlink.model.target import target_for
+
+    hello = workspace / "functions" / "hello"
+    target = target_for("python3.12", "x86_64")
+    memo = tmp_path / "state"
+    pyproject = hello / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"six>=1.10"', '"six>=1.10", "idna"'))
+    first = declared.lock_problem(declared.read(hello, target), memo_dir=memo)
+    assert first is not None and (memo / "lock-checks.json").is_file()
+    runs: list[Path] = []
+    real_stale = uv_export.stale
+
+    def counting(code_dir: Path, lock: Path, *, uv: str | None = None) -> str | None:
+        runs.append(lock)  # a spy: the real uv still answers
+        return real_stale(code_dir, lock, uv=uv)
+
+    monkeypatch.setattr(uv_export, "stale", counting)
+    # Same files: the memo answers, uv is not run.
+    assert declared.lock_problem(declared.read(hello, target), memo_dir=memo) == first
+    assert runs == []
+    # An unrelated member's pyproject.toml changes: uv lock --check runs again.
+    beta = workspace / "libs" / "beta" / "pyproject.toml"
+    beta.write_text(beta.read_text().replace('description = "beta"', 'description = "b2"'))
+    declared.lock_problem(declared.read(hello, target), memo_dir=memo)
+    assert runs == [workspace / "uv.lock"]

@@ -134,7 +134,9 @@ def build(
     report = BuildReport(resource.logical_id, dest, kind=resource.kind)
     inputs = declared.read(resource.code_dir, target)
     reqs = inputs.requirements
-    problem = declared.lock_problem(inputs)  # a cold build: the plan's stamp covers the lock
+    # A cold build (the plan's stamp covers the lock); the tool runs only when a pyproject.toml
+    # or the lock changed since its last answer.
+    problem = declared.lock_problem(inputs, memo_dir=links.state_dir(project_dir))
     if problem and options.release:
         raise UsageError(
             f"{resource.logical_id}: {problem}",

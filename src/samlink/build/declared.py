@@ -9,6 +9,9 @@ target) and its local sources path lines, so the build treats them like a requir
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +19,11 @@ from typing import Any
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import Requirement
 
+from samlink import atomicfile
 from samlink.build import uv_export
 from samlink.errors import UsageError
 from samlink.model import poetry_lock as poetry_lock_reader
-from samlink.model import requirements
+from samlink.model import requirements, uv_lock
 from samlink.model.locked import LockExport
 from samlink.model.project import _loads as _toml_loads
 from samlink.model.project import _TOMLError
@@ -78,11 +82,50 @@ def read(code_dir: Path, target: Target) -> Declared:
     return Declared("none", pyproject, RequirementsFile(), None)
 
 
-def lock_problem(declared: Declared) -> str | None:
-    """One line when the lock no longer satisfies the pyproject files, else None."""
+def lock_problem(declared: Declared, *, memo_dir: Path | None = None) -> str | None:
+    """One line when the lock no longer satisfies the pyproject files, else None.
+
+    With `memo_dir` (the project's `.samlink`), the answer is kept per content of the lock and
+    the pyproject files: the tool runs again only when one of them changed."""
     export = declared.export
     if export is None:
         return None
+    if memo_dir is None:
+        return _lock_problem(declared, export)
+    key = _staleness_key(export)
+    memo = memo_dir / "lock-checks.json"
+    try:
+        known = json.loads(memo.read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    if key in known and (known[key] is None or isinstance(known[key], str)):
+        cached: str | None = known[key]
+        return cached
+    problem = _lock_problem(declared, export)
+    kept = dict(list(known.items())[-63:])
+    kept[key] = problem
+    with contextlib.suppress(OSError):  # only a memo: the check runs again next time
+        atomicfile.write_text(memo, json.dumps(kept, indent=1) + "\n")
+    return problem
+
+
+def _staleness_key(export: LockExport) -> str:
+    files = {export.lock, export.pyproject, *export.inputs}
+    if export.tool == "uv":
+        files.update(uv_lock.member_pyprojects(export.lock.parent))
+    digest = hashlib.sha256(export.tool.encode())
+    for path in sorted(files):
+        digest.update(b"\0" + str(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"<missing>")
+    return digest.hexdigest()
+
+
+def _lock_problem(declared: Declared, export: LockExport) -> str | None:
     if declared.kind == "uv":
         return uv_export.stale(export.pyproject.parent, export.lock)
     if declared.kind == "poetry":

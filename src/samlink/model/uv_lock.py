@@ -110,3 +110,13 @@ def _is_member(root: Path, project: Path, workspace: Mapping[str, Any]) -> bool:
         return False
 
     return project == root or (matches("members") and not matches("exclude"))
+
+
+def member_pyprojects(root: Path) -> list[Path]:
+    """The pyproject.toml of every member of the uv workspace rooted at `root` (and its own)."""
+    workspace = read_toml(root / "pyproject.toml").get("tool", {}).get("uv", {}).get("workspace")
+    found = [root / "pyproject.toml"]
+    if isinstance(workspace, dict):
+        for pattern in workspace.get("members", []):
+            found += sorted(folder / "pyproject.toml" for folder in root.glob(str(pattern)))
+    return list(dict.fromkeys(path.resolve() for path in found if path.is_file()))
