@@ -277,23 +277,82 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
     proc.wait()
 
 
-def run(argv: Sequence[str], **popen: Any) -> subprocess.CompletedProcess[Any]:
+class _Hold:
+    """The write end of a lifeline, closed once, from whichever thread comes first."""
+
+    def __init__(self, fd: int) -> None:
+        import threading
+
+        self._fd: int | None = fd
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+class Stopper:
+    """Ends, from any thread, the commands `run(..., stopper=it)` runs, and every one started
+    after: `stop()` closes their lifelines, so each supervisor ends its whole tree (SIGTERM, then
+    SIGKILL after a grace) and `run` returns a failure at once. A server told to stop during its
+    start-up build ends the build this way instead of waiting for it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._holds: set[_Hold] = set()
+        self.stopped = False
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            holds = list(self._holds)
+        for hold in holds:
+            hold.close()
+
+    def _add(self, hold: _Hold) -> None:
+        with self._lock:
+            self._holds.add(hold)
+            stopped = self.stopped
+        if stopped:
+            hold.close()
+
+    def _discard(self, hold: _Hold) -> None:
+        with self._lock:
+            self._holds.discard(hold)
+
+
+def run(
+    argv: Sequence[str], *, stopper: Stopper | None = None, **popen: Any
+) -> subprocess.CompletedProcess[Any]:
     """`subprocess.run(argv, **popen)`, with the command below a supervisor: when this process
-    ends, whatever signal ends it (SIGKILL too), the command and everything it started end."""
+    ends, whatever signal ends it (SIGKILL too), or `stopper` says stop, the command and
+    everything it started end."""
     import subprocess
 
     if popen.pop("capture_output", False):
         popen["stdout"] = popen["stderr"] = subprocess.PIPE
-    lifeline, hold = os.pipe()
+    lifeline, fd = os.pipe()
+    hold = _Hold(fd)
     supervisor = [sys.executable, "-I", os.path.abspath(__file__), "--lifeline", str(lifeline)]
     try:
         proc = subprocess.Popen([*supervisor, "--", *argv], pass_fds=(lifeline,), **popen)
+    except BaseException:
+        hold.close()
+        raise
     finally:
         os.close(lifeline)
+    if stopper is not None:
+        stopper._add(hold)  # closed at once when it already said stop
     try:
         out, err = proc.communicate()
     finally:
-        os.close(hold)  # on an exception (Ctrl-C) the supervisor ends the command
+        hold.close()  # on an exception (Ctrl-C) the supervisor ends the command
+        if stopper is not None:
+            stopper._discard(hold)
         proc.wait()
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
 

@@ -68,10 +68,13 @@ def _lock_folder(root: Path) -> Path:
     return Path(os.path.abspath(root)).parent
 
 
-def rebuild(template: Template, resource: Resource, root: Path) -> bool:
+def rebuild(
+    template: Template, resource: Resource, root: Path, stopper: reaper.Stopper | None = None
+) -> bool:
     """Run the resource's make target into a fresh dir of the build dir `root`, and swap it in.
 
     Returns False when another process rebuilt it while this one waited for the lock.
+    `stopper` ends the make (its whole tree) when a server stops mid-build: the old build stays.
     """
     with changing(root):
         if not stale_reasons(template, resource, root):
@@ -79,11 +82,11 @@ def rebuild(template: Template, resource: Resource, root: Path) -> bool:
                 f"samlink: {resource.logical_id} was rebuilt meanwhile by another samlink\n"
             )
             return False
-        _rebuild(resource, root)
+        _rebuild(resource, root, stopper)
         return True
 
 
-def _rebuild(resource: Resource, root: Path) -> None:
+def _rebuild(resource: Resource, root: Path, stopper: reaper.Stopper | None = None) -> None:
     assert resource.code_dir is not None
     root.mkdir(parents=True, exist_ok=True)
     final = root / resource.logical_id  # App/Child/Fn for a nested application's function
@@ -115,7 +118,10 @@ def _rebuild(resource: Resource, root: Path) -> None:
             stdout=sys.stderr,
             stderr=subprocess.PIPE,
             text=True,
+            stopper=stopper,
         )
+        if stopper is not None and stopper.stopped:
+            raise BuildError(f"rebuilding {resource.logical_id} stopped", "the old build stays")
         if result.returncode != 0:
             sys.stderr.write(result.stderr)
             lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -158,12 +164,17 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def bring_up_to_date(
-    template: Template, function_id: str, root: Path, say: Callable[[str], None]
+    template: Template,
+    function_id: str,
+    root: Path,
+    say: Callable[[str], None],
+    stopper: reaper.Stopper | None = None,
 ) -> list[str]:
     """Rebuild a function whose build is stale, the least that will do: its own make target
     (and its stale layers'), or a whole `sam build` when the template changed, nothing was
     built yet or samlink does not build it. Returns why it was stale ([] when it was fresh);
-    `say` gets one line per build started (`samlink invoke`, the warm engine)."""
+    `say` gets one line per build started (`samlink invoke`, the warm engine); `stopper` ends
+    the builds it runs (the warm engine's, when its server is told to stop)."""
     resource = template.get(function_id)
     reasons = stale_reasons(template, resource, root)
     if not reasons:
@@ -172,7 +183,7 @@ def bring_up_to_date(
         raise not_built(root, template.path, what=f"{function_id} is not built")
     if "template changed" in reasons or reasons == ["not built"] or not resource.managed:
         say(f"samlink: {', '.join(reasons)}: running sam build")
-        full_build(template, root)
+        full_build(template, root, stopper)
         return reasons
     targets = [resource] + [
         template.resources[layer]
@@ -184,24 +195,28 @@ def bring_up_to_date(
     for item in targets:
         why = "; ".join(stale_reasons(template, item, root)) or "stale"
         say(f"samlink: rebuilding {item.logical_id} ({why})")
-        rebuild(template, item, root)
+        rebuild(template, item, root, stopper)
     return reasons
 
 
-def full_build(template: Template, root: Path) -> None:
+def full_build(template: Template, root: Path, stopper: reaper.Stopper | None = None) -> None:
     """`sam build` of the whole template into the build dir `root`, as the user would run it
-    from here (the current directory is the project SAM builds in)."""
+    from here (the current directory is the project SAM builds in). It runs below a supervisor:
+    a samlink killed or stopped (`stopper`) mid-build takes sam and all it started along."""
     sam = shutil.which("sam")
     if sam is None:
         raise BuildError("sam is not on PATH", "install the AWS SAM CLI: pip install aws-sam-cli")
     with changing(root):
-        _sam_build(sam, template, root)
+        _sam_build(sam, template, root, stopper)
 
 
-def _sam_build(sam: str, template: Template, root: Path) -> None:
-    result = subprocess.run(
+def _sam_build(sam: str, template: Template, root: Path, stopper: reaper.Stopper | None) -> None:
+    result = reaper.run(
         [sam, "build", "--template", str(template.path), "--build-dir", str(root)],
         stdout=sys.stderr,
+        stopper=stopper,
     )
+    if stopper is not None and stopper.stopped:
+        raise BuildError("sam build stopped", "run it again")
     if result.returncode != 0:
         raise BuildError("sam build failed", "see its output above")

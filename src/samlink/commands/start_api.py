@@ -29,8 +29,9 @@ def run(
     build_dir: Path | None,
     given: frozenset[str] = frozenset(),
 ) -> int:
-    """Serve until SIGINT/SIGTERM; `given` names the options typed on the command line (they
-    win over the SAM config's local_start_api settings, as in SAM)."""
+    """Serve until SIGINT/SIGTERM (exit 0); `given` names the options typed on the command line
+    (they win over the SAM config's local_start_api settings, as in SAM). Stopped during the
+    start-up build, it ends the build and exits 128 + the signal (130, 143), as a shell reports."""
     chosen = server_options(
         template_path.parent,
         "local_start_api",
@@ -52,7 +53,7 @@ def run(
     server = GatewayServer(
         _not_started, gateway, host=host, port=port, url_port=function_url_port, log=_log
     )
-    asyncio.run(
+    return asyncio.run(
         _serve(
             server,
             gateway,
@@ -65,7 +66,6 @@ def run(
             build_dir=build_dir,
         )
     )
-    return 0
 
 
 async def _serve(
@@ -79,14 +79,20 @@ async def _serve(
     max_concurrency: int,
     debug_port: int | None,
     build_dir: Path | None,
-) -> None:
+) -> int:
     from samlink.runtime.engine import Engine
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    signals: list[int] = []
+
+    def stopping(signum: int) -> None:
+        signals.append(signum)
+        stop.set()
+
     # Our own handlers: a background job of a non-interactive shell starts with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stopping, signum)
     engine = Engine(
         template_path,
         build_dir=build_dir,
@@ -107,7 +113,9 @@ async def _serve(
 
     try:
         await server.start()
-        await engine.start()
+        if not await engine.start_unless(stop):
+            _log("samlink start-api: stopped during the start-up build")
+            return 128 + signals[0]
         engine.on_reload(reloaded)
         for note in gateway.notes:
             _log(f"samlink: note: {note}")
@@ -124,6 +132,7 @@ async def _serve(
         await server.close()
         await engine.close()
     _log("samlink start-api: stopped")
+    return 0
 
 
 async def _reload(server: GatewayServer, template: Template, overrides: dict[str, str]) -> None:

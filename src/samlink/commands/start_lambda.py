@@ -40,8 +40,9 @@ def run(
     build_dir: Path | None,
     given: frozenset[str] = frozenset(),
 ) -> int:
-    """Serve until SIGINT/SIGTERM; `given` names the options typed on the command line (they
-    win over the SAM config's local_start_lambda settings, as in SAM)."""
+    """Serve until SIGINT/SIGTERM (exit 0); `given` names the options typed on the command line
+    (they win over the SAM config's local_start_lambda settings, as in SAM). Stopped during the
+    start-up build, it ends the build and exits 128 + the signal (130, 143), as a shell reports."""
     chosen = server_options(
         template_path.parent,
         "local_start_lambda",
@@ -65,20 +66,27 @@ def run(
         raise UsageError(
             f"{template_path}: no Python functions to serve", "samlink runs python3.x Zip functions"
         )
-    asyncio.run(_serve(engine, host, port))
-    return 0
+    return asyncio.run(_serve(engine, host, port))
 
 
-async def _serve(engine: Engine, host: str, port: int) -> None:
+async def _serve(engine: Engine, host: str, port: int) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    signals: list[int] = []
+
+    def stopping(signum: int) -> None:
+        signals.append(signum)
+        stop.set()
+
     # Our own handlers: a background job of a non-interactive shell starts with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stopping, signum)
     api = InvokeAPI(engine)
     runner = web.AppRunner(api.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     try:
-        await engine.start()
+        if not await engine.start_unless(stop):
+            _log("samlink start-lambda: stopped during the start-up build")
+            return 128 + signals[0]
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -103,6 +111,7 @@ async def _serve(engine: Engine, host: str, port: int) -> None:
         await runner.cleanup()
         await engine.close()
     _log("samlink start-lambda: stopped")
+    return 0
 
 
 class InvokeAPI:

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from samlink import reaper
 from samlink.build import location, rebuild, state
 from samlink.build.watcher import Change, SourceWatcher, Watch
 from samlink.errors import BuildError, UsageError
@@ -89,6 +90,7 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._stopper = reaper.Stopper()  # ends the builds in flight when the engine closes
 
     @property
     def template(self) -> Template:
@@ -120,6 +122,27 @@ class Engine:
                         self._root, self._template.path, what=f"{function_id} is not built"
                     )
         self._watch()
+
+    async def start_unless(self, stop: asyncio.Event) -> bool:
+        """`start()`, unless `stop` is set first (Ctrl-C or SIGTERM during the start-up build):
+        then the build in flight ends at once, its whole process tree by its supervisor and its
+        half-made dirs removed, and this returns False once it is gone (the engine is closed).
+        An error of `start()` itself is raised."""
+        starting = asyncio.ensure_future(self.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not starting.done():
+                self._closed = True
+                self._stopper.stop()
+                await asyncio.gather(starting, return_exceptions=True)
+                await self.close()
+        if self._closed:
+            return False
+        await starting  # raises what start() raised
+        return True
 
     async def invoke(
         self, function_id: str, payload: bytes, *, invocation_type: str = "RequestResponse"
@@ -194,8 +217,9 @@ class Engine:
             callback(fresh)
 
     async def close(self) -> None:
-        """Stop watching and end every environment (no process left)."""
+        """Stop watching, end every environment and any build in flight (no process left)."""
         self._closed = True
+        self._stopper.stop()
         if self._watcher is not None:
             watcher, self._watcher = self._watcher, None
             await asyncio.to_thread(watcher.stop)
@@ -262,10 +286,14 @@ class Engine:
 
     def _bring_all_up_to_date(self) -> None:
         for function_id in self.function_ids():
+            if self._closed:
+                return
             self._bring_up_to_date(function_id)
 
     def _bring_up_to_date(self, function_id: str) -> list[str]:
-        return rebuild.bring_up_to_date(self._template, function_id, self._root, self._log)
+        return rebuild.bring_up_to_date(
+            self._template, function_id, self._root, self._log, self._stopper
+        )
 
     # --- watching -------------------------------------------------------------------------------
 
