@@ -276,6 +276,8 @@ def test_a_declaration_check_cannot_read_never_passes(
     assert status_code == 1
     (stale,) = codes(report)["lock-stale"]
     assert stale["file"] == "uv.lock" and "run `uv lock`" in str(stale["fix"])
+    assert str(stale["message"]).startswith("uv.lock no longer matches the pyproject.toml files")
+    assert "run `" not in str(stale["message"])  # once, in the fix
 
     status_code, report = check(ws, tool_env, "--build-dir", str(tmp_path / "build"))
     assert status_code == 1 and len(codes(report)["lock-stale"]) == 1

@@ -87,7 +87,8 @@ def test_doctor_names_each_input_and_a_stale_lock(tmp_path: Path, tool_env: dict
     check, status, text = found["HelloFunction"]
     assert (check, status) == ("lock-stale", "warn")
     assert "no longer matches" in text and "release builds and `samlink check` refuse it" in text
-    assert "run `uv lock`" in text
+    assert text.endswith("| run `uv lock` and commit the lock")  # doctor runs in the root
+    assert "but uv.lock no longer matches" in text
     assert found["PoetryFunction"][:2] == ("lock-stale", "warn")
     assert "run `poetry lock`" in found["PoetryFunction"][2]
     assert found["ReqFunction"][:2] == ("declared", "ok")

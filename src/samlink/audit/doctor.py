@@ -22,7 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from samlink.audit import check
+from samlink.audit import check, pins
 from samlink.build import declared, location
 from samlink.build.installer import IndexOptions, pip_configuration, pip_settings
 from samlink.errors import UsageError
@@ -473,13 +473,15 @@ def _declared(resource: Resource, code_dir: Path, runtime: str) -> list[Diagnosi
         return [Diagnosis("declared", "ok", f"{rid}: libraries from {what}", "", rid)]
     relock = "uv lock" if inputs.kind == "uv" else "poetry lock"
     assert inputs.lock is not None
+    folder = os.path.relpath(inputs.lock.parent)
+    where = "" if folder == "." else f" in {folder}"
     return [
         Diagnosis(
             "lock-stale",
             "warn",
-            f"{rid}: libraries from {what}, but {stale}: dev builds follow the lock as it is, "
-            "release builds and `samlink check` refuse it",
-            f"run `{relock}` in {os.path.relpath(inputs.lock.parent)} and commit the lock",
+            f"{rid}: libraries from {what}, but {pins.staleness(stale, inputs.lock)}: dev "
+            "builds follow the lock as it is, release builds and `samlink check` refuse it",
+            f"run `{relock}`{where} and commit the lock",
             rid,
         )
     ]

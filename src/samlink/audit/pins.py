@@ -51,6 +51,7 @@ CODES = (
     "lock-stale",
 )
 _REBUILD = "build for release: `SAMLINK_RELEASE=1 sam build`"
+_RUN_SUFFIX = re.compile(r":\s*run `[^`]+`\s*$")
 _LOCK_NAME = re.compile(r'^name\s*=\s*"([^"]+)"')
 
 
@@ -224,7 +225,8 @@ def declaration(resource: Resource) -> Declaration:
         problems.append(
             Problem(
                 "lock-stale",
-                f"{stale} (the build follows the lock, not what the pyproject files declare now)",
+                f"{staleness(stale, export.lock)}: the build follows the lock, not what the "
+                "pyproject files declare now",
                 f"run {relock}, commit the lock, then {_REBUILD}",
                 export.lock,
                 None,
@@ -238,6 +240,13 @@ def declaration(resource: Resource) -> Declaration:
         if line.requirement is not None and line.path is None and _pinned(line.requirement)
     )
     return Declaration(locked, export, tuple(problems))
+
+
+def staleness(problem: str, lock: Path) -> str:
+    """The lock reader's stale line, shorter: the lock by name, without its own "run ..." (the
+    fix says what to run)."""
+    text = problem.replace(str(lock), lock.name)
+    return _RUN_SUFFIX.sub("", text)
 
 
 def declaration_problems(template: Template) -> list[Problem]:
