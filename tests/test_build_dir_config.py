@@ -156,3 +156,22 @@ def test_sam_config_precedence(tmp_path: Path) -> None:
     (project / "samconfig.yaml").write_text("default: [\n")
     with pytest.raises(UsageError, match=r"samconfig\.yaml: cannot read it"):
         find_build_dir(cwd=here, template=relative)
+
+
+def test_readers_without_a_build_dir_use_the_configs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime's defaults (no --build-dir passed down) follow the SAM config too."""
+    from samlink.runtime.docker import built_template
+
+    project = tmp_path / "project"
+    project.mkdir()
+    template = project / "template.yaml"
+    template.write_text("Resources: {}\n")
+    add_build_dir(project, "build", "out/build")
+    monkeypatch.chdir(project)
+    assert built_template(template) == template  # nothing built yet: the source template
+    built = project / "out" / "build" / "template.yaml"
+    built.parent.mkdir(parents=True)
+    built.write_text("Resources: {}\n")
+    assert built_template(template) == built

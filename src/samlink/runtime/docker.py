@@ -210,9 +210,10 @@ def _option_args(options: ContainerOptions) -> list[str]:
 
 
 def built_template(template: Path, root: Path | None = None) -> Path:
-    """The template `sam build` wrote into the build dir `root` (SAM's default, under the
-    current directory, when None), which SAM itself prefers; else the source one."""
-    built = location.built_template(location.find_build_dir() if root is None else root)
+    """The template `sam build` wrote into the build dir `root` (where `sam build` writes it
+    when None), which SAM itself prefers; else the source one."""
+    found = location.find_build_dir(template=template) if root is None else root
+    built = location.built_template(found)
     return built if built.is_file() else template
 
 

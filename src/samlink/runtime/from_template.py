@@ -24,8 +24,8 @@ def spec_from_template(
 ) -> InvokeSpec:
     """The built function `function_id` of the template, ready for `invoke`.
 
-    `build_dir` defaults to SAM's, `.aws-sam/build` under the current directory, where `sam
-    build` writes (see `samlink.build.location.find_build_dir`).
+    `build_dir` defaults to where `sam build` writes: the SAM config's `build_dir`, else
+    `.aws-sam/build` under the current directory (`samlink.build.location.find_build_dir`).
     """
     template = load_template(template_path)
     resource = template.get(function_id)
@@ -39,7 +39,7 @@ def spec_from_template(
             f"{function_id} has no Handler or Runtime samlink can run",
             resource.reason or "samlink invoke runs Zip functions on python3.x",
         )
-    builds = build_dir if build_dir is not None else location.find_build_dir()
+    builds = build_dir if build_dir is not None else location.find_build_dir(template=template.path)
     chosen_region = region or default_region()
     # A nested application's function sees its own template's parameters: its defaults and
     # what its parents pass down (SAM's nested stacks); --parameter-overrides apply to the root.
