@@ -304,6 +304,14 @@ def test_nested_project_end_to_end(
     # Child/Fn's plan is not App/Child/Fn's, though ARTIFACTS_DIR ends in Child/Fn for both.
     assert output.count("fast path: replayed the plan") == 7, output
     assert "samlink: App/Child/Fn: " in output and "samlink: Again/Child/Fn: " in output
+    # A parent template's edit (its Parameters decide the child's values) takes the full build
+    # for every resource below it, and only those.
+    app_template = project / "app" / "template.yaml"
+    app_template.write_text(app_template.read_text() + "# edited\n")
+    edited = sam_build(project, {**tool_env, "SAMLINK_DEBUG": "1"})
+    output = edited.stdout + edited.stderr
+    assert output.count("fast path: replayed the plan") == 3, output
+    assert output.count("app/template.yaml changed") == 4, output
     assert invoke("App/Child/Fn") == {"stage": "dev-child", "lib": "single v2"}
 
     # A stale nested build is rebuilt alone before an invoke: its make target, its full ID.

@@ -103,6 +103,8 @@ def replay(argv: Sequence[str], started: float) -> int:
     if plan is None:
         raise Miss("no plan yet")
     check(plan, template, full_id)
+    if root:
+        check_stacks(project, full_id)
 
     dest = os.path.realpath(artifacts)
     if plan["kind"] == "layer":
@@ -154,6 +156,37 @@ def nested_ids(artifacts: str, local_id: str) -> list[str]:
     if not parts or parts[-1] != local_id:
         return []
     return ["/".join(parts[start:]) for start in range(len(parts) - 2, -1, -1)]
+
+
+def stacks_path(project_dir: str, resource: str) -> str:
+    """Beside a nested resource's plan: the stamp of the templates above its own (the root's and
+    its parents'), whose Parameters decide its values; the plan stamps its own template."""
+    return plan_path(project_dir, resource) + ".stacks"
+
+
+def save_stacks(project_dir: str, resource: str, templates: Sequence[str], since_ns: int) -> None:
+    """Stamp the parent templates of a nested resource's build (none when one changed while it
+    ran: the next build is a full one)."""
+    import contextlib
+
+    stamp = make_stamp([("f", path) for path in templates], since_ns)
+    with contextlib.suppress(OSError):  # a read-only project keeps no plan either
+        if stamp is None:
+            os.unlink(stacks_path(project_dir, resource))
+        else:
+            write_atomic(stacks_path(project_dir, resource), marshal.dumps(stamp))
+
+
+def check_stacks(project_dir: str, resource: str) -> None:
+    """Raise Miss unless the parent templates are as the nested build saw them."""
+    try:
+        with open(stacks_path(project_dir, resource), "rb") as f:
+            stamp: Stamp = marshal.loads(f.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        raise Miss("no stamp of the parent templates") from None
+    for kind, path, value in stamp:
+        if observe(kind, path) != value:
+            raise Miss(f"{path} changed")
 
 
 def plan_path(project_dir: str, resource: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from samlink.build import assemble, makefile, plan
@@ -31,6 +32,7 @@ def run(
     else:
         template_path = template or Path("template.yaml")
         root_path = root_template
+    started_ns = time.time_ns()
     if root_path is None:
         model = load_template(template_path.resolve())
         resource = model.get(resource_id)
@@ -48,6 +50,13 @@ def run(
         )
         assert resource.code_dir is not None
         summary = assemble.summary_data(report, resource.code_dir, release=options.release)
+        if resource.stack:
+            # The parents' Parameters decide the resource's values: a warm replay needs them
+            # unchanged too (the plan stamps the resource's own template).
+            parents = [model.path, *_parents(model, resource.stack)]
+            plan.save_stacks(
+                str(model.path.parent), resource.logical_id, [str(p) for p in parents], started_ns
+            )
         plan.finish(report.resource, str(report.dest), summary, makefile=bool(makefile_list))
     except OSError as exc:  # a full disk, a read-only store or build dir: the build cannot go on
         raise os_error(exc, f"building {resource_id} into {artifacts}", kind=BuildError) from None
@@ -69,3 +78,9 @@ def _nested(root: Path, template: Path, local_id: str, artifacts: str) -> tuple[
         f"{artifacts}: not where {root.name} builds {local_id} of {template}",
         f"run `sam build` with {root}, or `samlink init` again if the Location changed",
     )
+
+
+def _parents(model: Template, stack: str) -> list[Path]:
+    """The templates of the stacks above `stack` ("App" for "App/Child"), outermost first."""
+    parts = stack.split("/")
+    return [model.stacks["/".join(parts[:end])].template_path for end in range(1, len(parts))]
