@@ -35,7 +35,7 @@ requires-python = ">=3.10"
 package = false
 
 [tool.uv.workspace]
-members = ["functions/*", "libs/*"]
+members = ["functions/*", "libs/*", "layers/*"]
 """,
     "functions/hello/pyproject.toml": """\
 [project]
@@ -166,6 +166,19 @@ build-backend = "hatchling.build"
 packages = ["tools_lib"]
 """,
     "extern/tools/tools_lib/__init__.py": 'NAME = "tools"\n',
+    "layers/common/pyproject.toml": """\
+[project]
+name = "common-layer"
+version = "0"
+requires-python = ">=3.10"
+dependencies = ["gamma", "six"]
+
+[tool.uv]
+package = false
+
+[tool.uv.sources]
+gamma = { workspace = true }
+""",
     "template.yaml": """\
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
@@ -184,6 +197,13 @@ Resources:
       Handler: app.handler
       Runtime: python3.12
       Architectures: [arm64]
+  CommonLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: layers/common
+      CompatibleRuntimes: [python3.12]
+    Metadata:
+      BuildMethod: python3.12
 """,
 }
 
@@ -357,6 +377,11 @@ def test_dev_build_links_declared_sources_live(workspace: Path, tool_env: dict[s
     wheel = next(arm.glob("markupsafe-*.dist-info")) / "WHEEL"
     assert "aarch64" in wheel.read_text()
 
+    # A layer declared the same way: its libraries under python/, linked.
+    layer = workspace / ".aws-sam" / "build" / "CommonLayer" / "python"
+    assert (layer / "gamma").resolve() == workspace / "libs" / "gamma" / "gamma"
+    assert _dist_infos(layer)["six"] == SIX_LOCKED
+
     # Nothing written into the sources or the lock.
     (workspace / "libs" / "gamma" / "gamma" / "__init__.py").write_text("VALUE = 1\n")
     assert {name: _listing(workspace / name) for name in ("libs", "extern")} == before
@@ -396,6 +421,8 @@ def test_release_build_vendors_every_declared_source(
     arm = workspace / ".aws-sam" / "build" / "ArmFunction"
     assert _real_files(arm) and (arm / "gamma" / "__init__.py").is_file()
     assert any("aarch64" in so.name for so in (arm / "markupsafe").glob("*.so"))
+    layer = workspace / ".aws-sam" / "build" / "CommonLayer" / "python"
+    assert _real_files(layer) and (layer / "gamma" / "__init__.py").is_file()
 
 
 @pytest.mark.sam
@@ -473,12 +500,12 @@ def test_watch_and_sync_see_declared_sources_and_the_lock(workspace: Path) -> No
     # A member's package outside the code dir (linked like `samlink link` would).
     gamma_py = workspace / "libs" / "gamma" / "gamma" / "__init__.py"
     fed = resources_fed(sources, gamma_py)
-    assert set(fed) == {"HelloFunction", "ArmFunction"}
+    assert set(fed) == {"HelloFunction", "ArmFunction", "CommonLayer"}
     assert fed["HelloFunction"].kind == "package" and fed["HelloFunction"].project == "gamma"
     # The workspace's lock and pyproject.toml, above every code dir: metadata, so a rebuild.
     for path in (workspace / "uv.lock", workspace / "pyproject.toml"):
         fed = resources_fed(sources, path)
-        assert set(fed) == {"HelloFunction", "ArmFunction"}
+        assert set(fed) == {"HelloFunction", "ArmFunction", "CommonLayer"}
         assert all(source.kind == "metadata" for source in fed.values())
     fed = resources_fed(sources, workspace / "functions" / "hello" / "pyproject.toml")
     assert set(fed) == {"HelloFunction"}
