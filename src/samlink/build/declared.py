@@ -30,8 +30,6 @@ from samlink.model.project import _TOMLError
 from samlink.model.requirements import Line, RequirementsFile
 from samlink.model.target import Target
 
-KINDS = ("requirements", "uv", "poetry", "none")
-
 
 @dataclass(frozen=True)
 class Declared:
@@ -45,14 +43,6 @@ class Declared:
     @property
     def lock(self) -> Path | None:
         return self.export.lock if self.export else None
-
-    def describe(self) -> str:
-        """Where a dependency declared by this input comes from, for status and summaries."""
-        if self.kind == "uv":
-            return "pyproject.toml (uv)"
-        if self.kind == "poetry":
-            return "pyproject.toml (Poetry)"
-        return self.kind
 
 
 def read(code_dir: Path, target: Target) -> Declared:
