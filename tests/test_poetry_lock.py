@@ -11,6 +11,7 @@ optional `docs` (packaging).
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 import tomlkit
 
-from conftest import run
+from conftest import BIN, call_handler, python_for, run, sam_build
 from samlink.errors import UsageError
 from samlink.model import poetry_lock
 from samlink.model.target import Target
@@ -435,3 +436,119 @@ def test_declared_hands_the_build_the_poetry_answer(locked: Path) -> None:
         "acme-sub": ((locked / "sub").resolve(), True),
     }
     assert declared.lock_problem(found) is None
+
+
+# --- end to end: samlink init + the real sam build -------------------------------------------
+
+TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  PoetryFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.handler
+      Runtime: python3.12
+      Architectures: [x86_64]
+"""
+APP = """\
+import acme_lib
+import acme_sub
+import six
+import urllib3
+
+
+def handler(event, context):
+    return {"lib": acme_lib.hello(), "sub": acme_sub.VALUE, "six": six.__version__}
+"""
+
+
+def reachable(root: Path) -> dict[str, Path]:
+    """Every file under `root` as a zip of it would see it (links followed), and where it is."""
+    found: dict[str, Path] = {}
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            path = Path(folder, name)
+            found[str(path.relative_to(root))] = path.resolve()
+    return found
+
+
+def leaks(files: dict[str, Path], project: Path) -> list[str]:
+    """Files from a checkout of the path dependencies that are not their import packages."""
+    allowed = [(project / "lib/src/acme_lib").resolve(), (project / "sub/acme_sub").resolve()]
+    checkouts = [(project / "lib").resolve(), (project / "sub").resolve()]
+    return [
+        name
+        for name, real in files.items()
+        if (
+            any(real.is_relative_to(c) for c in checkouts)
+            and not any(real.is_relative_to(a) for a in allowed)
+        )
+        or Path(name).name in ("test_lib.py", ".env")
+    ]
+
+
+def sources(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.sam
+def test_sam_build_links_path_dependencies_live_and_releases_real_files(
+    tmp_path: Path, poetry_env: dict[str, str]
+) -> None:
+    files = dict(FILES, **{"fn/app.py": APP, "template.yaml": TEMPLATE})
+    project = write(tmp_path / "proj", files)
+    lock(project / "fn", poetry_env)
+    before = {name: sources(project / name) for name in ("lib", "sub")}
+    run([BIN / "samlink", "init"], project, poetry_env)
+    built = sam_build(project, poetry_env)
+    build_dir = project / ".aws-sam/build/PoetryFunction"
+    python = python_for("3.12")
+    locked_six = lock_entries(project / "fn/poetry.lock")["six"]["version"]
+    assert call_handler(build_dir, handler="app.handler", python=python) == {
+        "lib": "hello from acme-lib",
+        "sub": 2,
+        "six": locked_six,
+    }, built.stdout
+
+    # The path dependency is live: an edit shows with no rebuild.
+    init_py = project / "lib/src/acme_lib/__init__.py"
+    init_py.write_text(init_py.read_text().replace("hello from", "howdy from"))
+    assert call_handler(build_dir, handler="app.handler", python=python)["lib"] == (  # type: ignore[index]
+        "howdy from acme-lib"
+    )
+    # Nothing of the checkout's root (tests/, .env) is reachable, nor a dev, optional-group,
+    # Windows-only or unrequested-extra package.
+    dev = reachable(build_dir)
+    assert dev["acme_lib/__init__.py"] == init_py.resolve()  # a link, not a copy
+    assert not leaks(dev, project)
+    for package in ("iniconfig", "packaging", "colorama", "tomli", "idna"):
+        assert not (build_dir / package).exists(), package
+
+    # Release: real files of both path dependencies, nothing of tests/ or .env.
+    release_env = dict(poetry_env, SAMLINK_RELEASE="1")
+    sam_build(project, release_env)
+    release = reachable(build_dir)
+    assert not [p for p in build_dir.rglob("*") if p.is_symlink()]
+    assert "acme_lib/__init__.py" in release and "acme_sub/__init__.py" in release
+    assert [f for f in release if f.startswith("acme_lib-0.1.0.dist-info/")]
+    assert not leaks(release, project)
+    for package in ("iniconfig", "packaging", "colorama", "tomli", "idna"):
+        assert not (build_dir / package).exists(), package
+    assert call_handler(build_dir, handler="app.handler", python=python)["lib"] == (  # type: ignore[index]
+        "howdy from acme-lib"
+    )
+    # samlink wrote nothing into the checkouts.
+    init_py.write_text(init_py.read_text().replace("howdy from", "hello from"))
+    assert {name: sources(project / name) for name in ("lib", "sub")} == before
+
+    # A new dependency of the path dependency is not in the lock: a release refuses to build.
+    lib = project / "lib/pyproject.toml"
+    lib.write_text(lib.read_text().replace('attrs = "*"', 'attrs = "*"\nidna = "*"'))
+    refused = run([BIN / "sam", "build"], project, release_env, check=False)
+    assert refused.returncode != 0
+    assert "poetry.lock is out of date with ../lib/pyproject.toml (declares idna)" in (
+        refused.stdout + refused.stderr
+    )
