@@ -349,6 +349,22 @@ def test_unreadable_or_odd_locks_get_one_line(tree: Path) -> None:
     assert "poetry.lock not found" in one_line_error(tree)
 
 
+def test_a_package_from_a_named_index_is_locked_like_the_rest(tree: Path) -> None:
+    """A `[[tool.poetry.source]]` package (source type `legacy`): installed by name, version and
+    hash like the others, its index URL offered to the installer. No private index is reachable
+    here to lock against, so six's entry is given the source Poetry writes for one."""
+    lock_file = tree / "fn/poetry.lock"
+    text = lock_file.read_text()
+    source = '[package.source]\ntype = "legacy"\nurl = "https://pypi.example.invalid/simple"\n'
+    source += 'reference = "private"\n\n'
+    at = text.index('name = "six"')
+    nxt = text.index("[[package]]", at)
+    lock_file.write_text(text[:nxt] + source + text[nxt:])
+    six = {p.name: p for p in export(tree, X86).packages}["six"]
+    assert six.version == lock_entries(lock_file)["six"]["version"] and six.hashes
+    assert poetry_lock.indexes(lock_file) == ("https://pypi.example.invalid/simple",)
+
+
 def test_git_source_is_refused_with_a_hint(tree: Path) -> None:
     # A git dependency cannot be locked for real here (no git host is reachable): the entry is
     # written as Poetry writes one.
