@@ -157,6 +157,8 @@ def _declared_sources(template_path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for resource in load_template(template_path).managed():
         assert resource.code_dir is not None and resource.runtime is not None
+        if not declared.input_files(resource.code_dir):
+            continue  # a requirements file declares it: unlink has nothing to read there
         target = target_for(resource.runtime, resource.architecture)
         inputs = declared.read(resource.code_dir, target)
         for line in inputs.requirements.local_lines:
