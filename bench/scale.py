@@ -117,7 +117,8 @@ def main() -> None:
         "Wall-clock of the whole command; the build rows interleaved. "
         f"{machine()}, load {load_after:.1f} at the end; {versions}.",
         "",
-        table([floor_row, build_row, init_row, status_row], reference=floor_row),
+        table([floor_row, build_row], reference=floor_row),
+        table([init_row, status_row]),
         f"Warm `sam build --parallel` with samlink's targets: **{ratio:.2f}x** the copy-only "
         f"floor (medians; {best:.2f}x of the minimums), {extra * 1000:.0f} ms a function over "
         "SAM's own cost.",
