@@ -55,6 +55,7 @@ def test_a_uv_function_without_samlink_builds_the_locked_set_and_real_members(
     assert not [p for p in built.iterdir() if p.is_symlink()]
     assert not list(built.glob("attrs*")), "the dev group is not installed"
     assert not (built / "pyproject.toml").exists() and not (built / "bin").exists()
+    assert not (built / ".lock").exists(), "uv's lock of the target dir does not ship"
     # Built from copies: the setuptools member's folder got no build/ or egg-info.
     assert {m: tree_files(ws / "packages" / m) for m in members} == members
     # What the fallback built is what the lock declares: samlink check proves it.

@@ -185,7 +185,8 @@ def _fallback_install(spec: TargetSpec, dest: str, variable: str) -> list[str]:
             f'\t    uv pip install --target "{dest}" {for_target} --no-deps --no-sources'
             ' --no-progress "$$samlink_tmp/src$$n" || exit 1; \\',
             '\t  done < "$$samlink_tmp/local.txt"; \\',
-            f'\t  rm -rf "{dest}/bin"; \\',
+            # uv's lock file of the target dir is not the function's: it never ships.
+            f'\t  rm -rf "{dest}/bin" "{dest}/.lock"; \\',
         ]
     return [
         f'\t  echo "samlink not found: plain pip install for python{spec.python_version}'
