@@ -566,3 +566,64 @@ def test_the_staleness_check_runs_only_when_a_pyproject_or_the_lock_changed(
     beta.write_text(beta.read_text().replace('description = "beta"', 'description = "b2"'))
     declared.lock_problem(declared.read(hello, target), memo_dir=memo)
     assert runs == [workspace / "uv.lock"]
+
+
+def test_a_project_lock_in_the_code_dir_with_an_editable_path_source(tmp_path: Path) -> None:
+    from samlink.build import assemble, declared
+    from samlink.model.target import target_for
+    from samlink.model.template import load_template
+
+    files = {
+        "fn/pyproject.toml": """\
+[project]
+name = "fn"
+version = "0"
+requires-python = ">=3.10"
+dependencies = ["mylib"]
+
+[tool.uv]
+package = false
+
+[tool.uv.sources]
+mylib = { path = "../mylib", editable = true }
+""",
+        "fn/app.py": "import mylib\n\n\ndef handler(event, context):\n    return mylib.X\n",
+        "mylib/pyproject.toml": FILES["libs/gamma/pyproject.toml"]
+        .replace('"gamma"', '"mylib"')
+        .replace('["gamma"]', '["mylib"]')
+        .replace(
+            'requires-python = ">=3.10"', 'requires-python = ">=3.10"\ndependencies = ["six>=1.10"]'
+        ),
+        "mylib/mylib/__init__.py": "X = 1\n",
+        "template.yaml": """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn
+      Handler: app.handler
+      Runtime: python3.12
+""",
+    }
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    code = tmp_path / "fn"
+    run([UV, "lock", "--python", sys.executable], code, _uv_env())
+    target = target_for("python3.12", "x86_64")
+    found = declared.read(code, target)
+    assert found.kind == "uv" and found.export is not None
+    assert found.export.lock == code / "uv.lock"
+    assert [(line.name, line.path, line.editable) for line in found.requirements.local_lines] == [
+        ("mylib", tmp_path / "mylib", True)
+    ]
+    # The lock is a build input, never shipped as code; the library comes in as a link.
+    assert "uv.lock" not in [entry.name for entry in assemble.code_entries(code)]
+    resource = load_template(tmp_path / "template.yaml").get("Fn")
+    linked = assemble.linked_projects(resource, tmp_path, found.requirements, target)
+    assert [(p.info.name, p.origin) for p in linked] == [("mylib", "pyproject.toml (uv)")]
+    # The lock pins the library's own dependencies: nothing unpinned is added for it.
+    spec = assemble.install_spec(found.requirements, linked, target, assemble.Options())
+    assert len(spec.requirements) == 1 and spec.requirements[0].startswith("six==")
+    assert spec.hash_mode and spec.hashes_of(spec.requirements[0])
