@@ -3,7 +3,8 @@
 A uv workspace: a SAM template at its root, one function (`functions/hello`, not a package
 itself) that depends on `six`, on the member `corelib` (hatchling, src layout, which depends on
 `idna`) and on the member `stlib` (setuptools, flat layout: its backend writes `build/` and
-`*.egg-info` into the folder it builds in), and a dev group with `attrs`. Locked by the real
+`*.egg-info` into the folder it builds in), on `tools` (a uv path source outside the workspace,
+`extern/tools`), and a dev group with `attrs`. Locked by the real
 `uv lock` (tiny dependencies from the package index).
 """
 
@@ -47,7 +48,8 @@ def uv_workspace(root: Path, env: dict[str, str]) -> Path:
     hello = ws / "functions" / "hello"
     core = ws / "packages" / "corelib"
     st = ws / "packages" / "stlib"
-    for folder in (hello, core / "src" / "corelib", st / "stlib"):
+    tools = root / "extern" / "tools"
+    for folder in (hello, core / "src" / "corelib", st / "stlib", tools / "tools_lib"):
         folder.mkdir(parents=True)
     (ws / "template.yaml").write_text(TEMPLATE)
     (ws / "pyproject.toml").write_text(
@@ -56,9 +58,10 @@ def uv_workspace(root: Path, env: dict[str, str]) -> Path:
     )
     (hello / "pyproject.toml").write_text(
         '[project]\nname = "hello"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
-        'dependencies = ["six==1.17.0", "corelib", "stlib"]\n'
+        'dependencies = ["six==1.17.0", "corelib", "stlib", "tools"]\n'
         '[dependency-groups]\ndev = ["attrs"]\n'
         "[tool.uv.sources]\ncorelib = { workspace = true }\nstlib = { workspace = true }\n"
+        'tools = { path = "../../../extern/tools" }\n'
         "[tool.uv]\npackage = false\n"
     )
     (hello / "app.py").write_text(APP)
@@ -75,6 +78,12 @@ def uv_workspace(root: Path, env: dict[str, str]) -> Path:
         '[tool.setuptools]\npackages = ["stlib"]\n'
     )
     (st / "stlib" / "__init__.py").write_text("VALUE = 'st'\n")
+    (tools / "pyproject.toml").write_text(
+        '[project]\nname = "tools"\nversion = "0.2.0"\nrequires-python = ">=3.10"\n'
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        '[tool.hatch.build.targets.wheel]\npackages = ["tools_lib"]\n'
+    )
+    (tools / "tools_lib" / "__init__.py").write_text("NAME = 'tools'\n")
     lock_env = {k: v for k, v in env.items() if k != "VIRTUAL_ENV"}
     run([UV, "lock", "--python", sys.executable, "--no-progress"], ws, lock_env)
     return ws

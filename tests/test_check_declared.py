@@ -122,9 +122,10 @@ def test_the_lock_rule_on_a_build_uv_installed(
     six = locked_version(lock, "six")
     idna = locked_version(lock, "idna")
     uv_install(site, f"six=={six}", f"idna=={idna}")
-    for member in ("corelib", "stlib"):  # from copies: setuptools writes where it builds
-        copy = tmp_path / "copies" / member
-        shutil.copytree(workspace / "packages" / member, copy)
+    sources = [workspace / "packages" / m for m in ("corelib", "stlib")]
+    for source in [*sources, workspace.parent / "extern" / "tools"]:
+        copy = tmp_path / "copies" / source.name  # setuptools writes where it builds
+        shutil.copytree(source, copy)
         uv_install(site, copy)
     assert pins.problems(template, root) == []
 
@@ -211,7 +212,7 @@ def test_a_uv_release_build_proves_the_lock(workspace: Path, tool_env: dict[str,
     found = codes(report)
     assert status_code == 1 and "source-missing" not in found
     linked = {str(f["message"]).split(" ")[0] for f in found["linked-dist"]}
-    assert linked == {"corelib", "stlib"}
+    assert linked == {"corelib", "stlib", "tools"}
 
 
 def test_the_lock_rule_for_a_poetry_function(tmp_path: Path, tool_env: dict[str, str]) -> None:

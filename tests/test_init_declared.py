@@ -39,7 +39,12 @@ def test_a_uv_function_without_samlink_builds_the_locked_set_and_real_members(
     text = (hello / "Makefile").read_text()
     assert "uv export --frozen" in text and str(tmp_path) not in text
     assert adopt.declared_kind(hello) == "uv"
-    members = {m: tree_files(ws / "packages" / m) for m in ("corelib", "stlib")}
+    sources = [
+        ws / "packages" / "corelib",
+        ws / "packages" / "stlib",
+        tmp_path / "extern" / "tools",
+    ]
+    before = {source: tree_files(source) for source in sources}
 
     done = sam_build(ws, without_samlink(tool_env))
     said = done.stdout + done.stderr
@@ -50,14 +55,21 @@ def test_a_uv_function_without_samlink_builds_the_locked_set_and_real_members(
         assert (built / f"{name}-{locked_version(lock, name)}.dist-info").is_dir()
     assert (built / "corelib-2.3.0.dist-info").is_dir()
     assert (built / "stlib-0.5.0.dist-info").is_dir()
-    for path in ("corelib/__init__.py", "corelib/extra.py", "stlib/__init__.py", "app.py"):
+    assert (built / "tools-0.2.0.dist-info").is_dir()  # a path source outside the workspace
+    files = (
+        "corelib/__init__.py",
+        "corelib/extra.py",
+        "stlib/__init__.py",
+        "tools_lib/__init__.py",
+    )
+    for path in (*files, "app.py"):
         assert (built / path).is_file() and not (built / path).is_symlink(), path
     assert not [p for p in built.iterdir() if p.is_symlink()]
     assert not list(built.glob("attrs*")), "the dev group is not installed"
     assert not (built / "pyproject.toml").exists() and not (built / "bin").exists()
     assert not (built / ".lock").exists(), "uv's lock of the target dir does not ship"
     # Built from copies: the setuptools member's folder got no build/ or egg-info.
-    assert {m: tree_files(ws / "packages" / m) for m in members} == members
+    assert {source: tree_files(source) for source in sources} == before
     # What the fallback built is what the lock declares: samlink check proves it.
     checked = run([SAMLINK, "check"], ws, tool_env, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
