@@ -225,8 +225,8 @@ def declaration(resource: Resource) -> Declaration:
         problems.append(
             Problem(
                 "lock-stale",
-                f"{staleness(stale, export.lock)}: the build follows the lock, not what the "
-                "pyproject files declare now",
+                f"{rid}: {staleness(stale, export.lock)}: the build follows the lock, not what "
+                "the pyproject files declare now",
                 f"run {relock}, commit the lock, then {_REBUILD}",
                 export.lock,
                 None,
@@ -275,6 +275,7 @@ def resource_problems(
     found: list[Problem] = list(declared_set.problems)
     export = declared_set.export
     pinned_word = f"locked in {export.lock.name}" if export else "pinned"
+    who = f"{rid}: " if export else ""  # a lock may serve several functions: name this one
     pinned: dict[str, requirements.Line] = {}
     for line in declared_set.pins:
         assert line.requirement is not None
@@ -285,8 +286,8 @@ def resource_problems(
             found.append(
                 Problem(
                     "pin-missing",
-                    f"{line.requirement} is {pinned_word} but not in the build: a deploy would "
-                    "ship without it",
+                    f"{who}{line.requirement} is {pinned_word} but not in the build: a deploy "
+                    "would ship without it",
                     f"rebuild; {_REBUILD}",
                     line.file,
                     line.lineno,
@@ -297,8 +298,8 @@ def resource_problems(
             found.append(
                 Problem(
                     "pin-missing",
-                    f"{line.requirement} is {pinned_word} and its dist-info is in the build, "
-                    f"but not {', '.join(gone[:3])}: a deploy would ship without it",
+                    f"{who}{line.requirement} is {pinned_word} and its dist-info is in the "
+                    f"build, but not {', '.join(gone[:3])}: a deploy would ship without it",
                     f"rebuild; {_REBUILD}",
                     line.file,
                     line.lineno,
@@ -309,7 +310,7 @@ def resource_problems(
             found.append(
                 Problem(
                     "pin-mismatch",
-                    f"{dist.name} {dist.version} in the build ({dist.info.name}), but the "
+                    f"{who}{dist.name} {dist.version} in the build ({dist.info.name}), but the "
                     f"{'lock says' if export else 'requirements pin'} "
                     f"{line.requirement.specifier}",
                     f"rebuild; {_REBUILD}",
@@ -328,8 +329,9 @@ def resource_problems(
             found.append(
                 Problem(
                     "dev-dist",
-                    f"{dist.name} {dist.version} is in the build, but {export.lock.name} holds it "
-                    "only for dev groups or extras: a deploy would ship a development tool",
+                    f"{rid}: {dist.name} {dist.version} is in the build, but {export.lock.name} "
+                    "holds it only for dev groups or extras: a deploy would ship a development "
+                    "tool",
                     f"{_REBUILD} (it installs the main dependencies only)",
                     dist.info,
                     None,
@@ -395,7 +397,7 @@ def _source_problems(
         return [
             Problem(
                 "source-missing",
-                f"local source {source.name} {info.version} ({where}) is declared in "
+                f"{rid}: local source {source.name} {info.version} ({where}) is declared in "
                 f"{export.lock.name}, but {what} is not in the build: a deploy would ship "
                 "without it",
                 f"rebuild; {_REBUILD}",
@@ -408,7 +410,8 @@ def _source_problems(
         return [
             Problem(
                 "source-mismatch",
-                f"local source {source.name} {dist.version} in the build ({dist.info.name}), "
+                f"{rid}: local source {source.name} {dist.version} in the build "
+                f"({dist.info.name}), "
                 f"but its pyproject ({where}) says {info.version}",
                 f"rebuild; {_REBUILD}",
                 dist.info,
