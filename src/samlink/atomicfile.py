@@ -154,7 +154,7 @@ def sweep(folder: str) -> list[str]:
     removed = []
     for name in names:
         pid = writer_pid(name)
-        if pid is None or _running(pid):
+        if pid is None or running(pid):
             continue
         try:
             os.unlink(os.path.join(folder, name))
@@ -164,7 +164,8 @@ def sweep(folder: str) -> list[str]:
     return removed
 
 
-def _running(pid: int) -> bool:
+def running(pid: int) -> bool:
+    """Whether process `pid` is alive (this one included; another user's counts as alive)."""
     if pid == os.getpid():
         return True
     try:

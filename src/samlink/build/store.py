@@ -42,6 +42,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from samlink import atomicfile
 from samlink.build import wheel_file
 from samlink.build.installer import IndexOptions, Installer, InstallSpec, install
 from samlink.build.ship import is_installer_script
@@ -491,7 +492,7 @@ class Store:
             parts = name.split(".")
             if len(parts) < 3 or not parts[1].isdigit():
                 continue
-            if _alive(int(parts[1])):
+            if atomicfile.running(int(parts[1])):
                 continue
             with self._try_lock(parts[0]) as locked:
                 if locked:
@@ -802,16 +803,6 @@ def _mtime(path: Path, default: float) -> float:
         return path.stat().st_mtime
     except OSError:
         return default
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _link(src: str, dst: str, key: str, rel: str) -> None:

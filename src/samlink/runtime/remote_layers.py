@@ -425,7 +425,7 @@ def _sam_download_record(folder: Path, arn: str, say: Callable[[str], None]) -> 
                 holder = lock.read_text(encoding="utf-8").split("\n", 1)[0].strip()
             except (OSError, UnicodeDecodeError):
                 holder = ""
-            dead = holder.isdigit() and not _alive(int(holder))
+            dead = holder.isdigit() and not atomicfile.running(int(holder))
             if dead or age > SAM_LOCK_TIMEOUT or time.monotonic() > deadline:
                 _remove(lock)  # its holder is gone, or it is stale (SAM's rule)
                 continue
@@ -468,19 +468,9 @@ def _sweep(root: Path) -> None:
         return
     for name in names:
         pid = atomicfile.writer_pid(name)
-        if pid is None or pid == os.getpid() or _alive(pid):
+        if pid is None or atomicfile.running(pid):
             continue
         _remove(root / name)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove(path: Path) -> None:
