@@ -23,10 +23,8 @@ from samlink import atomicfile
 from samlink.build import uv_export
 from samlink.errors import UsageError
 from samlink.model import poetry_lock as poetry_lock_reader
-from samlink.model import requirements, uv_lock
+from samlink.model import requirements, tomlfile, uv_lock
 from samlink.model.locked import LockExport
-from samlink.model.project import _loads as _toml_loads
-from samlink.model.project import _TOMLError
 from samlink.model.requirements import Line, RequirementsFile
 from samlink.model.target import Target
 
@@ -53,7 +51,7 @@ def read(code_dir: Path, target: Target) -> Declared:
     pyproject = code_dir / "pyproject.toml"
     if not pyproject.is_file():
         return Declared("none", None, RequirementsFile(), None)
-    data = _read_toml(pyproject)
+    data = tomlfile.read(pyproject)
     lock = code_dir / uv_export.LOCK
     poetry_lock = code_dir / "poetry.lock"
     if lock.is_file() or not poetry_lock.is_file():
@@ -170,14 +168,6 @@ def _declares_dependencies(data: dict[str, Any]) -> bool:
     poetry = data.get("tool", {}).get("poetry", {})
     poetry_deps = {k for k in poetry.get("dependencies", {}) if k.lower() != "python"}
     return bool(project.get("dependencies")) or bool(poetry_deps)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return _toml_loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, _TOMLError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path}: cannot read it ({reason})", "fix the TOML") from None
 
 
 def origin_of(line: Line) -> str | None:

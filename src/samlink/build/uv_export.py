@@ -19,12 +19,11 @@ from packaging.utils import canonicalize_name
 
 from samlink.build import installer
 from samlink.errors import BuildError, UsageError
+from samlink.model import tomlfile
 from samlink.model.locked import LocalSource, LockedPackage, LockExport
-from samlink.model.project import _loads as _toml_loads
-from samlink.model.project import _TOMLError
 from samlink.model.uv_lock import LOCK as LOCK  # re-exported: the build's callers ask here
+from samlink.model.uv_lock import closure, packages_by_name, source_folder
 from samlink.model.uv_lock import find_lock as find_lock
-from samlink.model.uv_lock import read_toml, source_folder
 from samlink.model.uv_lock import workspace_root as workspace_root
 
 _PYPI = ("https://pypi.org/simple", "https://pypi.org/simple/")
@@ -51,8 +50,8 @@ def export(code_dir: Path, lock: Path, *, uv: str | None = None) -> LockExport:
             "run `uv lock` in the workspace and build again",
         )
     try:
-        data = _toml_loads(result.stdout)
-    except _TOMLError as exc:
+        data = tomlfile.loads(result.stdout)
+    except tomlfile.ERRORS as exc:
         raise BuildError(f"`uv export` wrote what samlink cannot read: {exc}") from None
     packages: list[LockedPackage] = []
     local: list[LocalSource] = []
@@ -101,7 +100,7 @@ def export(code_dir: Path, lock: Path, *, uv: str | None = None) -> LockExport:
 def indexes(lock: Path) -> tuple[str, ...]:
     """The package indexes other than PyPI that `lock` records, in order."""
     found: list[str] = []
-    for package in read_toml(lock).get("package", []):
+    for package in tomlfile.read(lock).get("package", []):
         source = package.get("source", {})
         registry = source.get("registry") if isinstance(source, dict) else None
         if isinstance(registry, str) and registry not in _PYPI and registry not in found:
@@ -154,10 +153,7 @@ def _dev_only(
     lock: Path, code_dir: Path, local: list[LocalSource], main: set[str]
 ) -> frozenset[str]:
     """Names the lock holds only for dev groups or optional extras of this project's packages."""
-    packages = [p for p in read_toml(lock).get("package", []) if isinstance(p, dict)]
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for package in packages:
-        by_name.setdefault(canonicalize_name(str(package.get("name", ""))), []).append(package)
+    packages = [p for p in tomlfile.read(lock).get("package", []) if isinstance(p, dict)]
     ours = {code_dir.resolve(), *(source.path for source in local)}
     start: list[str] = []
     for package in packages:
@@ -167,14 +163,7 @@ def _dev_only(
             start += [str(dep["name"]) for dep in group]
         for group in (package.get("optional-dependencies") or {}).values():
             start += [str(dep["name"]) for dep in group]
-    seen: set[str] = set()
-    while start:
-        name = canonicalize_name(start.pop())
-        if name in seen:
-            continue
-        seen.add(name)
-        for package in by_name.get(name, []):
-            start += [str(dep["name"]) for dep in package.get("dependencies", [])]
+    seen = closure(packages_by_name(packages), start)
     return frozenset(seen - main - {canonicalize_name(s.name) for s in local})
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,27 +27,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from samlink.errors import UsageError
+from samlink.model import tomlfile
 from samlink.model.locked import LocalSource, LockedPackage, LockExport
 from samlink.model.requirements import target_environment
 from samlink.model.target import Target
-
-if sys.version_info >= (3, 11):
-    import tomllib
-
-    _TOMLError: type[Exception] = tomllib.TOMLDecodeError
-
-    def _loads(text: str) -> dict[str, Any]:
-        return tomllib.loads(text)
-
-else:  # Python 3.10 has no tomllib; tomlkit is samlink's TOML library there
-    import tomlkit
-    import tomlkit.exceptions
-
-    _TOMLError = tomlkit.exceptions.TOMLKitError
-
-    def _loads(text: str) -> dict[str, Any]:
-        return dict(tomlkit.parse(text).unwrap())
-
 
 # The lock formats whose packages carry `groups` and `markers` (Poetry >= 2.0 writes 2.1).
 _READ_FROM = Version("2.1")
@@ -178,12 +160,12 @@ def content_hash(pyproject: Mapping[str, Any], *, with_groups: bool = True) -> s
 
 def _read(path: Path, what: str) -> dict[str, Any]:
     try:
-        return _loads(path.read_text(encoding="utf-8"))
+        return tomlfile.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path} not found", f"create it (`poetry lock` writes {what})") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}", "check its permissions") from None
-    except (_TOMLError, UnicodeDecodeError) as exc:
+    except tomlfile.ERRORS as exc:
         raise UsageError(f"{path} is not valid TOML ({exc})", f"fix {what}") from None
 
 
@@ -358,8 +340,8 @@ def _stale_path_dependency(lock: Path, data: Mapping[str, Any]) -> str | None:
             continue
         folder = (lock.parent / str(source.get("url", ""))).resolve()
         try:
-            project = _loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
-        except (OSError, _TOMLError, UnicodeDecodeError):
+            project = tomlfile.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+        except tomlfile.READ_ERRORS:
             continue
         locked = entry.get("dependencies", {})
         have = {canonicalize_name(n) for n in locked} if isinstance(locked, dict) else set()

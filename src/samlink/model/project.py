@@ -25,24 +25,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from samlink.errors import UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-
-    _TOMLError: type[Exception] = tomllib.TOMLDecodeError
-
-    def _loads(text: str) -> dict[str, Any]:
-        return tomllib.loads(text)
-
-else:  # tomllib's messages point at the real mistake; tomlkit's do not always
-    import tomlkit
-    import tomlkit.exceptions
-
-    _TOMLError = tomlkit.exceptions.TOMLKitError
-
-    def _loads(text: str) -> dict[str, Any]:
-        return dict(tomlkit.parse(text).unwrap())
-
+from samlink.model import tomlfile
 
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 
@@ -573,7 +556,7 @@ def _backend(root: Path) -> str:
 
 def _parse_toml(path: Path) -> dict[str, Any]:
     try:
-        data = _loads(path.read_text(encoding="utf-8"))
-    except (_TOMLError, UnicodeDecodeError) as exc:
+        data = tomlfile.loads(path.read_text(encoding="utf-8"))
+    except tomlfile.ERRORS as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}", "fix the file and run again") from exc
     return data

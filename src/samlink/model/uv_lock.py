@@ -15,9 +15,7 @@ from typing import Any
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
-from samlink.errors import UsageError
-from samlink.model.project import _loads as _toml_loads
-from samlink.model.project import _TOMLError
+from samlink.model import tomlfile
 
 LOCK = "uv.lock"
 
@@ -26,7 +24,7 @@ def workspace_root(code_dir: Path) -> Path:
     """The root of the uv workspace whose members include `code_dir`, else `code_dir`."""
     project = code_dir.resolve()
     for folder in project.parents:
-        data = read_toml(folder / "pyproject.toml")
+        data = tomlfile.read(folder / "pyproject.toml")
         workspace = data.get("tool", {}).get("uv", {}).get("workspace")
         if isinstance(workspace, dict) and _is_member(folder, project, workspace):
             return folder
@@ -45,29 +43,46 @@ def names(code_dir: Path, env: Mapping[str, str]) -> set[str]:
     lock = find_lock(code_dir)
     if lock is None:
         return set()
-    packages = [p for p in read_toml(lock).get("package", []) if isinstance(p, dict)]
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    start: list[str] = []
+    packages = [p for p in tomlfile.read(lock).get("package", []) if isinstance(p, dict)]
+    by_name = packages_by_name(packages)
     project = code_dir.resolve()
+    direct = [
+        str(dependency["name"])
+        for package in packages
+        if source_folder(lock, package) == project
+        for dependency in package.get("dependencies", [])
+        if _holds(dependency.get("marker"), env)
+    ]
+    return closure(by_name, direct, env)
+
+
+def packages_by_name(packages: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A lock's `[[package]]` tables by normalized name (a name may be locked more than once)."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for package in packages:
-        name = canonicalize_name(str(package.get("name", "")))
-        by_name.setdefault(name, []).append(package)
-        if source_folder(lock, package) == project:
-            start.append(name)
+        found.setdefault(canonicalize_name(str(package.get("name", ""))), []).append(package)
+    return found
+
+
+def closure(
+    by_name: Mapping[str, list[dict[str, Any]]],
+    start: list[str],
+    env: Mapping[str, str] | None = None,
+) -> set[str]:
+    """Normalized names of `start` and of all that their locked dependencies reach (only
+    through dependencies whose markers hold in `env`, when given)."""
     seen: set[str] = set()
-    found: set[str] = set()
-    while start:
-        name = canonicalize_name(start.pop())
+    todo = list(start)
+    while todo:
+        name = canonicalize_name(todo.pop())
         if name in seen:
             continue
         seen.add(name)
         for package in by_name.get(name, []):
             for dependency in package.get("dependencies", []):
-                if _holds(dependency.get("marker"), env):
-                    wanted = canonicalize_name(str(dependency["name"]))
-                    found.add(wanted)
-                    start.append(wanted)
-    return found
+                if env is None or _holds(dependency.get("marker"), env):
+                    todo.append(str(dependency["name"]))
+    return seen
 
 
 def source_folder(lock: Path, package: Mapping[str, Any]) -> Path | None:
@@ -79,17 +94,6 @@ def source_folder(lock: Path, package: Mapping[str, Any]) -> Path | None:
         if key in source:
             return (lock.parent / str(source[key])).resolve()
     return None
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file as data; {} when it does not exist."""
-    try:
-        return _toml_loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, _TOMLError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path}: cannot read it ({reason})", "fix the TOML") from None
 
 
 def _holds(marker: object, env: Mapping[str, str]) -> bool:
@@ -114,7 +118,9 @@ def _is_member(root: Path, project: Path, workspace: Mapping[str, Any]) -> bool:
 
 def member_pyprojects(root: Path) -> list[Path]:
     """The pyproject.toml of every member of the uv workspace rooted at `root` (and its own)."""
-    workspace = read_toml(root / "pyproject.toml").get("tool", {}).get("uv", {}).get("workspace")
+    workspace = (
+        tomlfile.read(root / "pyproject.toml").get("tool", {}).get("uv", {}).get("workspace")
+    )
     found = [root / "pyproject.toml"]
     if isinstance(workspace, dict):
         for pattern in workspace.get("members", []):
