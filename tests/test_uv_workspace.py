@@ -292,6 +292,11 @@ def test_requirements_txt_wins_and_a_lockless_pyproject_is_refused(workspace: Pa
     with pytest.raises(UsageError, match=r"no lock .*") as caught:
         declared.read(alone, target)
     assert "uv lock" in (caught.value.hint or "")
+    # pdm's lock is not read: said by name, with the way to a file samlink reads.
+    (alone / "pdm.lock").write_text('[metadata]\nlock_version = "4.5.0"\n')
+    with pytest.raises(UsageError, match=r"pdm\.lock: samlink reads uv\.lock and poetry\.lock"):
+        declared.read(alone, target)
+    (alone / "pdm.lock").unlink()
     (alone / "pyproject.toml").write_text('[project]\nname = "alone"\nversion = "1"\n')
     assert declared.read(alone, target).kind == "none"
 

@@ -62,6 +62,11 @@ def read(code_dir: Path, target: Target) -> Declared:
     if poetry_lock.is_file():
         export = poetry_lock_reader.export(pyproject, poetry_lock, target)
         return Declared("poetry", pyproject, _as_requirements(export, target), export)
+    if _declares_dependencies(data) and (code_dir / "pdm.lock").is_file():
+        raise UsageError(
+            f"{code_dir / 'pdm.lock'}: samlink reads uv.lock and poetry.lock, not pdm's lock",
+            "export the locked set beside it: `pdm export -o requirements.txt`",
+        )
     if _declares_dependencies(data):
         raise UsageError(
             f"{pyproject} declares dependencies but has no lock (uv.lock or poetry.lock)",
