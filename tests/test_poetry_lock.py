@@ -454,6 +454,16 @@ def test_declared_hands_the_build_the_poetry_answer(locked: Path) -> None:
     assert declared.lock_problem(found) is None
 
 
+def test_a_poetry_lock_says_which_names_a_function_asks_for(locked: Path) -> None:
+    """`samlink link` and `status` read which functions a link reaches from the same answer."""
+    from samlink.model import links
+
+    x86 = links.names_in_requirements(locked / "fn", "3.12", "x86_64")
+    assert x86 == {"acme-lib", "acme-sub", "attrs", "pysocks", "six", "urllib3"}
+    arm = links.names_in_requirements(locked / "fn", "3.12", "aarch64")
+    assert arm == x86 | {"idna"}
+
+
 # --- end to end: samlink init + the real sam build -------------------------------------------
 
 TEMPLATE = """\

@@ -256,13 +256,26 @@ def _namespace_children(folder: Path) -> set[str]:
 
 def names_in_requirements(code_dir: Path, python_version: str, machine: str) -> set[str]:
     """Normalized names that a code dir's requirements.txt asks for on the given target (or,
-    without one, that its pyproject.toml's uv.lock gives it, local sources included)."""
-    from samlink.model import requirements, uv_lock
+    without one, that its pyproject.toml's lock gives it, local sources included). The lock is
+    chosen as samlink.build.declared chooses it: a poetry.lock beside the pyproject unless a
+    uv.lock is there too, else the uv workspace's."""
+    from samlink.model import poetry_lock, requirements, uv_lock
+    from samlink.model.target import Target
 
     path = code_dir / "requirements.txt"
     env = requirements.target_environment(python_version, machine)
     if not path.is_file():
-        return uv_lock.names(code_dir, env) if (code_dir / "pyproject.toml").is_file() else set()
+        pyproject = code_dir / "pyproject.toml"
+        if not pyproject.is_file():
+            return set()
+        if (code_dir / "poetry.lock").is_file() and not (code_dir / uv_lock.LOCK).is_file():
+            architecture = "arm64" if machine == "aarch64" else "x86_64"
+            answer = poetry_lock.export(
+                pyproject, code_dir / "poetry.lock", Target(python_version, architecture)
+            )
+            named = [p.name for p in answer.packages] + [s.name for s in answer.local_sources]
+            return {canonicalize_name(name) for name in named}
+        return uv_lock.names(code_dir, env)
     parsed = requirements.parse(path)
     return {
         canonicalize_name(line.requirement.name)
