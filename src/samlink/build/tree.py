@@ -12,7 +12,7 @@ import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; mypy reads these, Python never runs them
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
 # One step of a build after its dependencies are in place, `rel` relative to the build dir:
 # ("symlink", rel, target) | ("write", rel, text) | ("unlink", rel) | ("rmtree", rel)
@@ -258,21 +258,26 @@ def _copy_namespace(source: str, path_root: str, dest: str) -> int:
     import shutil
 
     count = 0
-    for folder, dirs, files in os.walk(source):
+    for file in _namespace_files(source):
+        if os.path.islink(file):  # the rule of what may ship decides (a copy would follow it)
+            _judge(file, source)
+        target = os.path.join(dest, os.path.relpath(file, path_root))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.lexists(target):
+            os.unlink(target)
+        shutil.copy2(file, target)
+        count += 1
+    return count
+
+
+def _namespace_files(folder: str) -> Iterator[str]:
+    """The files under a namespace package's folder that a build copies (and `stale_copy`
+    compares): no `__pycache__`, no hidden folders, no bytecode."""
+    for parent, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
         for name in files:
-            if name.endswith(_SKIP_SUFFIXES):
-                continue
-            file = os.path.join(folder, name)
-            if os.path.islink(file):  # the rule of what may ship decides (a copy would follow it)
-                _judge(file, source)
-            target = os.path.join(dest, os.path.relpath(file, path_root))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if os.path.lexists(target):
-                os.unlink(target)
-            shutil.copy2(file, target)
-            count += 1
-    return count
+            if not name.endswith(_SKIP_SUFFIXES):
+                yield os.path.join(parent, name)
 
 
 def stale_copy(source: str, path_root: str, dest: str) -> str | None:
@@ -281,31 +286,23 @@ def stale_copy(source: str, path_root: str, dest: str) -> str | None:
     gone); None when the copies are current. What `_copy_namespace` copies, one stat each side:
     copies keep their source's mtime (copy2), so the build dir is its own stamp."""
     wanted: set[str] = set()
-    for folder, dirs, files in os.walk(source):
-        dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
-        for name in files:
-            if name.endswith(_SKIP_SUFFIXES):
-                continue
-            file = os.path.join(folder, name)
-            rel = os.path.relpath(file, path_root)
-            wanted.add(rel)
-            try:
-                st = os.stat(file)
-            except OSError:
-                continue  # a dangling link: the build says so
-            try:
-                copy = os.lstat(os.path.join(dest, rel))
-            except OSError:
-                return rel
-            if (copy.st_size, copy.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
-                return rel
-    copies = os.path.join(dest, os.path.relpath(source, path_root))
-    for folder, dirs, files in os.walk(copies):
-        dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
-        for name in files:
-            rel = os.path.relpath(os.path.join(folder, name), dest)
-            if not name.endswith(_SKIP_SUFFIXES) and rel not in wanted:
-                return rel
+    for file in _namespace_files(source):
+        rel = os.path.relpath(file, path_root)
+        wanted.add(rel)
+        try:
+            st = os.stat(file)
+        except OSError:
+            continue  # a dangling link: the build says so
+        try:
+            copy = os.lstat(os.path.join(dest, rel))
+        except OSError:
+            return rel
+        if (copy.st_size, copy.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return rel
+    for file in _namespace_files(os.path.join(dest, os.path.relpath(source, path_root))):
+        rel = os.path.relpath(file, dest)
+        if rel not in wanted:
+            return rel
     return None
 
 
