@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -164,3 +169,34 @@ def python_for(version: str) -> Path:
         ):
             return candidate
     raise AssertionError(f"no python{version} on this machine (PATH or pyenv)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def moto_server(**settings: str) -> Iterator[int]:
+    """A real moto server (the `test` extra, which `make test` installs) on a free port: its
+    port. `settings` are moto's environment variables (e.g. INITIAL_NO_AUTH_ACTION_COUNT)."""
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        env = {**os.environ, **settings}
+        server = subprocess.Popen(
+            [str(BIN / "moto_server"), "-p", str(port)], stdout=log, stderr=log, env=env
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://localhost:{port}/moto-api/", timeout=2)
+                    break
+                except OSError:
+                    assert server.poll() is None and time.monotonic() < deadline, "no moto"
+                    time.sleep(0.2)
+            yield port
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

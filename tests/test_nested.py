@@ -14,11 +14,10 @@ from typing import Any
 import boto3
 import pytest
 
-from conftest import BIN, copy_lib, run, sam_build
+from conftest import BIN, copy_lib, free_port, run, sam_build
 from samlink.errors import UsageError
 from samlink.live.sync import MARKER_DIR, prepare_markers, remove_markers, watch_excludes
 from samlink.model.template import load_template, stack_parameters
-from test_sync import free_port
 from test_watch import Live
 
 SAMLINK = BIN / "samlink"

@@ -12,7 +12,6 @@ cache, processes and SIGKILL.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import http.server
 import io
@@ -20,11 +19,9 @@ import json
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -35,13 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from conftest import BIN, run, sam_build
+from conftest import BIN, free_port, moto_server, run, sam_build
 from samlink.errors import UsageError
 from samlink.runtime import remote_layers
-
-boto3 = pytest.importorskip("boto3")
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox is Linux-only"
@@ -49,12 +45,6 @@ pytestmark = pytest.mark.skipif(
 
 SAMLINK = BIN / "samlink"
 LAYER_INIT = "python/mylayer/__init__.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def zip_of(files: dict[str, str], links: dict[str, str] | None = None) -> bytes:
@@ -176,31 +166,6 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.Thre
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-
-
-@contextlib.contextmanager
-def moto_server(**settings: str) -> Iterator[int]:
-    """A moto server on a free port (its port), with moto's settings as environment variables."""
-    program = BIN / "moto_server"
-    if not program.exists():
-        pytest.skip("moto[server] is not installed (pip install -e '.[test]')")
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        env = {**os.environ, **settings}
-        moto = subprocess.Popen([str(program), "-p", str(port)], stdout=log, stderr=log, env=env)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://localhost:{port}/moto-api/", timeout=2)
-                    break
-                except OSError:
-                    assert moto.poll() is None and time.monotonic() < deadline, "no moto server"
-                    time.sleep(0.2)
-            yield port
-        finally:
-            moto.terminate()
-            moto.wait(timeout=30)
 
 
 def lambda_client(port: int) -> Any:

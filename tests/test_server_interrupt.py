@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, run, sam_build
+from conftest import BIN, free_port, run, sam_build
 from test_processes import gone, token, with_token
 from test_watch import wait_until
 
@@ -39,12 +39,6 @@ Resources:
       Runtime: python3.12
       Events: {Get: {Type: HttpApi, Properties: {Path: /x, Method: GET}}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stand_in_running(token: str) -> bool:

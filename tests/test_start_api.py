@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, FIXTURES, copy_example, run, sam_build
-from test_sync import free_port
+from conftest import BIN, FIXTURES, copy_example, free_port, run, sam_build
 from test_watch import Live, processes_with, wait_until
 
 pytestmark = [

@@ -21,13 +21,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.config as botocore_config
 import pytest
 
-from conftest import BIN, copy_example, run, sam_build
+from conftest import BIN, copy_example, free_port, run, sam_build
 from test_processes import gone, with_token
-
-boto3 = pytest.importorskip("boto3")
-botocore_config = pytest.importorskip("botocore.config")
 
 pytestmark = [
     pytest.mark.sam,
@@ -53,12 +52,6 @@ BOOM_FUNCTION = """
       Runtime: python3.12
       Timeout: 1
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,9 @@ import hashlib
 import io
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -25,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, EXAMPLE, LIBS, run
+from conftest import BIN, EXAMPLE, LIBS, moto_server, run
 from samlink.build import ship
 from samlink.errors import BuildError
 from samlink.live import sync
@@ -247,48 +244,22 @@ UPSTREAM_INIT = Path("src") / "sam_sync_test_upstream" / "__init__.py"
 CLUTTER = re.compile(r"(^|/)(\.git|\.venv|tests?|__pycache__|\.samlink-sync)(/|$)|~$|\.swp$|\.pyc$")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def aws(tool_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """A moto server on localhost and the environment that points SAM and boto3 at it."""
-    moto_server = BIN / "moto_server"
-    if not moto_server.exists():
-        pytest.skip("moto[server] is not installed (pip install -e '.[test]')")
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(
-            [str(moto_server), "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    with moto_server() as port:
+        env = {k: v for k, v in tool_env.items() if not k.startswith("AWS_")}
+        env.update(
+            {
+                # not 127.0.0.1: moto reads it as a bucket
+                "AWS_ENDPOINT_URL": f"http://localhost:{port}",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+            }
         )
-        try:
-            endpoint = f"http://localhost:{port}"  # not 127.0.0.1: moto reads it as a bucket
-            wait_until(lambda: _answers(endpoint), 60, "moto server")
-            env = {k: v for k, v in tool_env.items() if not k.startswith("AWS_")}
-            env.update(
-                {
-                    "AWS_ENDPOINT_URL": endpoint,
-                    "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_DEFAULT_REGION": "us-east-1",
-                    "AWS_REGION": "us-east-1",
-                }
-            )
-            yield env
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
+        yield env
 
 
 class Stack:
