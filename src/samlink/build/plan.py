@@ -145,7 +145,6 @@ def check(plan: Mapping[str, Any], template: str, resource: str) -> None:
         raise Miss("the store entry is due for a refresh (unpinned requirements)")
 
 
-# Both under links.STATE_DIR (".samlink"); samlink.model.links imports packaging: not used here.
 def nested_ids(artifacts: str, local_id: str) -> list[str]:
     """The full IDs a nested build into `artifacts` may serve, shortest first: SAM builds
     App/Child/Fn into <build dir>/App/Child/Fn (or names it in SAMLINK_RESOURCE)."""
@@ -189,6 +188,7 @@ def check_stacks(project_dir: str, resource: str) -> None:
             raise Miss(f"{path} changed")
 
 
+# Both under links.STATE_DIR (".samlink"); samlink.model.links imports packaging: not used here.
 def plan_path(project_dir: str, resource: str) -> str:
     """Where the plan of `resource` lives (next to its build record)."""
     return os.path.join(project_dir, ".samlink", "builds", resource + PLAN_SUFFIX)
